@@ -1,0 +1,1 @@
+//! The issuing session state machine (in progress).

@@ -1,0 +1,2 @@
+//! kioskctl: the command-line tool for contractors and staff.
+fn main() {}

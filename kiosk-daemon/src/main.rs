@@ -1,0 +1,2 @@
+//! kiosk-daemon: the program that runs each kiosk (built by the daemon issue).
+fn main() {}
