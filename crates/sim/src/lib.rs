@@ -1,0 +1,1 @@
+//! Device simulators (filled in by the device and firmware issues).
