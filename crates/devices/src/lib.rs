@@ -1,0 +1,1 @@
+//! Device drivers and simulators (filled in by the devices issue).
