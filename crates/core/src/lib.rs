@@ -12,3 +12,7 @@ pub mod session;
 pub use accounts::{Account, Transfer, TransferCode, TransferError, Unit};
 pub use ids::{DocCode, IdError, IssueNumber, SessionId};
 pub use money::{Coin, Note, Sheets, Won};
+pub use session::{
+    Command, DocRequest, Event, FetchedDoc, Hoppers, Rejected, Resources, Session, SessionConfig,
+    State, make_change, plan_payout,
+};

@@ -1,1 +1,0 @@
-//! The issuing session state machine (in progress).
