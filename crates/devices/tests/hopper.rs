@@ -1,0 +1,299 @@
+//! The shipping hopper driver against the simulated hopper over a real pty.
+
+mod common;
+
+use common::{bus, line, until};
+use kiosk_core::Coin;
+use kiosk_devices::api::{Completion, CompletionCode, DeviceHandle, Event, QueueSizes};
+use kiosk_devices::cctalk::frame::ChecksumKind;
+use kiosk_devices::cctalk::header;
+use kiosk_devices::cctalk::hopper::{
+    self, DispenseAuth, HopperCommand, HopperConfig, HopperEvent, HopperPayload, Settlement,
+};
+use kiosk_devices::link::SerialLink;
+use kiosk_devices::sim::{HopperSim, LineFault, SimCommand};
+use std::time::Duration;
+use tokio::sync::mpsc::Receiver;
+
+type Handle = DeviceHandle<HopperCommand, HopperPayload>;
+
+struct Rig {
+    sim: HopperSim,
+    h: Handle,
+    rx: Receiver<Event<HopperEvent>>,
+}
+
+async fn rig(
+    level: u32,
+    sim_auth: DispenseAuth,
+    driver_auth: DispenseAuth,
+    pay_every: Duration,
+) -> Rig {
+    let (sim, host) = HopperSim::spawn(
+        line(5, true, ChecksumKind::Simple),
+        Coin::W100,
+        level,
+        sim_auth,
+        pay_every,
+    )
+    .expect("pty");
+    let mut config = HopperConfig::new(5, Coin::W100);
+    config.bus = bus(true, ChecksumKind::Simple);
+    config.auth = driver_auth;
+    config.initial = level;
+    config.status_interval = Duration::from_millis(5);
+    config.per_coin_timeout = Duration::from_millis(300);
+    let (h, mut rx) = hopper::spawn(SerialLink::new(host), config, QueueSizes::default());
+    until(&mut rx, |e| matches!(e, HopperEvent::Ready { .. })).await;
+    Rig { sim, h, rx }
+}
+
+async fn dispense(r: &Rig, count: u32) -> (Completion<HopperPayload>, Settlement) {
+    let c =
+        r.h.call(HopperCommand::Dispense { count })
+            .await
+            .expect("ack");
+    let Some(HopperPayload::Settled(s)) = c.payload else {
+        panic!("no settlement: {c:?}")
+    };
+    assert_eq!(s.paid + s.unpaid, count);
+    (c, s)
+}
+
+async fn fast() -> Rig {
+    rig(
+        100,
+        DispenseAuth::NoEncryption,
+        DispenseAuth::NoEncryption,
+        Duration::from_millis(1),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn dispenses_and_books_the_cash_unit() {
+    let r = fast().await;
+    let (c, s) = dispense(&r, 5).await;
+    assert_eq!(c.code, CompletionCode::Success, "{c:?}");
+    assert_eq!((s.paid, s.unpaid), (5, 0));
+    let st = r.sim.state();
+    assert_eq!((st.level, st.paid_total, st.dispense_commands), (95, 5, 1));
+    let u = r.h.call(HopperCommand::CashUnits).await.expect("ack");
+    let Some(HopperPayload::CashUnits(u)) = u.payload else {
+        panic!()
+    };
+    assert_eq!((u[0].initial, u[0].out_count, u[0].count()), (100, 5, 95));
+}
+
+#[tokio::test]
+async fn a_lost_dispense_reply_pays_exactly_once() {
+    let mut r = fast().await;
+    r.sim
+        .apply(SimCommand::Line {
+            fault: LineFault::DropReplyTo {
+                header: header::DISPENSE,
+                count: 1,
+            },
+        })
+        .expect("sim");
+    let before = r.sim.state();
+    let (c, s) = dispense(&r, 7).await;
+    assert_eq!(c.code, CompletionCode::Success, "{c:?}");
+    assert_eq!((s.paid, s.unpaid), (7, 0));
+    let after = r.sim.state();
+    assert_eq!(before.level - after.level, 7);
+    assert_eq!(after.dispense_commands - before.dispense_commands, 1);
+    let (_, _) = until(&mut r.rx, |e| matches!(e, HopperEvent::DispenseReplyLost)).await;
+}
+
+#[tokio::test]
+async fn a_corrupt_dispense_reply_pays_exactly_once() {
+    let r = fast().await;
+    r.sim
+        .apply(SimCommand::Line {
+            fault: LineFault::CorruptReplyTo {
+                header: header::DISPENSE,
+                count: 1,
+            },
+        })
+        .expect("sim");
+    let (c, s) = dispense(&r, 4).await;
+    assert_eq!(c.code, CompletionCode::Success, "{c:?}");
+    assert_eq!(s.paid, 4);
+    assert_eq!(
+        (r.sim.state().level, r.sim.state().dispense_commands),
+        (96, 1)
+    );
+}
+
+#[tokio::test]
+async fn an_empty_hopper_settles_the_shortfall() {
+    let mut r = rig(
+        3,
+        DispenseAuth::NoEncryption,
+        DispenseAuth::NoEncryption,
+        Duration::from_millis(1),
+    )
+    .await;
+    let (c, s) = dispense(&r, 5).await;
+    assert_eq!(c.code, CompletionCode::HardwareError);
+    assert_eq!((s.paid, s.unpaid), (3, 2));
+    until(&mut r.rx, |e| matches!(e, HopperEvent::Empty)).await;
+    r.sim
+        .apply(SimCommand::RefillHopper { coins: 10 })
+        .expect("sim");
+    let (c, s) = dispense(&r, 2).await;
+    assert!(c.is_success(), "{c:?}");
+    assert_eq!(s.paid, 2);
+    assert_eq!(r.sim.state().paid_total, 5);
+}
+
+#[tokio::test]
+async fn serial_number_variant_and_a_refused_dispense() {
+    let r = rig(
+        50,
+        DispenseAuth::SerialNumber,
+        DispenseAuth::SerialNumber,
+        Duration::from_millis(1),
+    )
+    .await;
+    let (c, s) = dispense(&r, 3).await;
+    assert!(c.is_success(), "{c:?}");
+    assert_eq!(s.paid, 3);
+    // A driver speaking the wrong variant is refused (NAK): nothing paid, nothing resent.
+    let r = rig(
+        50,
+        DispenseAuth::NoEncryption,
+        DispenseAuth::SerialNumber,
+        Duration::from_millis(1),
+    )
+    .await;
+    let (c, s) = dispense(&r, 3).await;
+    assert_eq!(c.code, CompletionCode::HardwareError);
+    assert_eq!((s.paid, s.unpaid), (0, 3));
+    assert_eq!(r.sim.state().dispense_commands, 0);
+}
+
+#[tokio::test]
+async fn cancel_stops_the_hopper_and_settles_what_left() {
+    let mut r = rig(
+        100,
+        DispenseAuth::NoEncryption,
+        DispenseAuth::NoEncryption,
+        Duration::from_millis(20),
+    )
+    .await;
+    let pending =
+        r.h.submit(HopperCommand::Dispense { count: 60 })
+            .expect("ack");
+    until(
+        &mut r.rx,
+        |e| matches!(e, HopperEvent::Progress { paid, .. } if *paid >= 2),
+    )
+    .await;
+    r.h.cancel(pending.id());
+    let c = pending.completion().await;
+    assert_eq!(c.code, CompletionCode::Canceled);
+    let Some(HopperPayload::Settled(s)) = c.payload else {
+        panic!()
+    };
+    assert!(s.paid >= 2 && s.paid < 60, "{s:?}");
+    assert_eq!(s.paid + s.unpaid, 60);
+    assert_eq!(r.sim.state().paid_total, s.paid);
+}
+
+#[tokio::test]
+async fn jam_fraud_and_levels_are_reported() {
+    let mut r = fast().await;
+    r.sim.apply(SimCommand::Jam).expect("sim");
+    let (c, s) = dispense(&r, 3).await;
+    assert_eq!(c.code, CompletionCode::HardwareError);
+    assert_eq!(s.paid, 0);
+    until(&mut r.rx, |e| matches!(e, HopperEvent::Jam)).await;
+    r.sim.apply(SimCommand::ClearJam).expect("sim");
+    r.sim.apply(SimCommand::Fraud).expect("sim");
+    let t = r.h.call(HopperCommand::Test).await.expect("ack");
+    let Some(HopperPayload::Faults(f)) = t.payload else {
+        panic!()
+    };
+    assert!(f.fraud());
+    r.sim
+        .apply(SimCommand::RefillHopper { coins: 5 })
+        .expect("sim");
+    let l = r.h.call(HopperCommand::Levels).await.expect("ack");
+    let Some(HopperPayload::Levels(l)) = l.payload else {
+        panic!()
+    };
+    assert!(l.low && l.low_supported);
+}
+
+#[tokio::test]
+async fn large_payouts_go_in_batches() {
+    let r = rig(
+        400,
+        DispenseAuth::NoEncryption,
+        DispenseAuth::NoEncryption,
+        Duration::from_micros(200),
+    )
+    .await;
+    let (c, s) = dispense(&r, 300).await;
+    assert!(c.is_success(), "{c:?}");
+    assert_eq!(s.paid, 300);
+    let st = r.sim.state();
+    assert_eq!((st.level, st.dispense_commands), (100, 2));
+}
+
+#[tokio::test]
+async fn fault_matrix() {
+    let r = fast().await;
+    let faults = vec![
+        SimCommand::Line {
+            fault: LineFault::Garbage {
+                bytes: vec![0x01, 0x10, 0x77, 0x00],
+            },
+        },
+        SimCommand::Line {
+            fault: LineFault::CorruptReplies { count: 2 },
+        },
+        SimCommand::Line {
+            fault: LineFault::DropReplies { count: 2 },
+        },
+        SimCommand::Line {
+            fault: LineFault::DropReplyTo {
+                header: header::DISPENSE,
+                count: 1,
+            },
+        },
+        SimCommand::Line {
+            fault: LineFault::CorruptReplyTo {
+                header: header::DISPENSE,
+                count: 1,
+            },
+        },
+        SimCommand::Line {
+            fault: LineFault::DropReplyTo {
+                header: header::HOPPER_STATUS,
+                count: 2,
+            },
+        },
+        SimCommand::Line {
+            fault: LineFault::DelayReplies { ms: 90, count: 1 },
+        },
+        SimCommand::Reset,
+    ];
+    for fault in faults {
+        let before = r.sim.state();
+        r.sim.apply(fault.clone()).expect("sim");
+        let (c, s) = dispense(&r, 3).await;
+        let after = r.sim.state();
+        // Whatever happened, the settlement matches the coins that physically left, and
+        // the dispense was sent at most once.
+        assert_eq!(after.paid_total - before.paid_total, s.paid, "{fault:?}");
+        assert!(
+            after.dispense_commands - before.dispense_commands <= 1,
+            "{fault:?}"
+        );
+        assert!(c.is_success(), "{fault:?}: {c:?}");
+        assert_eq!(s.paid, 3, "{fault:?}");
+    }
+}
