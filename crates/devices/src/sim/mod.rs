@@ -5,6 +5,7 @@
 //! over a socket. Line faults ([`LineFault`]) garble, drop or delay the device's replies.
 
 pub mod cctalk;
+pub mod receipt_printer;
 pub mod validator;
 
 use std::collections::VecDeque;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use cctalk::{CoinAcceptorSim, CoinAcceptorState, HopperSim, HopperSimState};
+pub use receipt_printer::{ReceiptPrinterSim, ReceiptPrinterSimState};
 pub use validator::{ValidatorSim, ValidatorSimState};
 
 /// A fault on the line, applied to the device's next replies.
@@ -114,6 +116,20 @@ pub enum SimCommand {
     ReplaceCashbox,
     /// Power-cycle the device.
     Reset,
+    /// Open the receipt printer's cover.
+    OpenCover,
+    /// Close the receipt printer's cover.
+    CloseCover,
+    /// The receipt roll is nearly used up.
+    PaperNearEnd,
+    /// The receipt roll is used up.
+    PaperEnd,
+    /// Staff loaded a new receipt roll.
+    LoadPaper,
+    /// The receipt printer reports an error (cutter, head).
+    PrinterError,
+    /// The receipt printer's error is cleared.
+    ClearPrinterError,
     /// A line fault.
     Line {
         /// The fault.
