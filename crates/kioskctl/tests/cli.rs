@@ -1,0 +1,198 @@
+//! kioskctl end to end: the binary against real files.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kioskctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kioskctl"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn simulate_then_verify_balances_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let db = db.to_str().unwrap();
+    let out = kioskctl(&[
+        "ledger",
+        "simulate",
+        "--db",
+        db,
+        "--sessions",
+        "120",
+        "--seed",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("conserved"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = kioskctl(&["ledger", "verify", "--db", db]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = kioskctl(&["ledger", "balances", "--db", db, "--json"]);
+    let balances: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let krw: i64 = balances
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["unit"] == "krw")
+        .map(|b| b["posted"].as_i64().unwrap())
+        .sum();
+    assert_eq!(krw, 0, "won balances must sum to zero");
+    let out = kioskctl(&["ledger", "export", "--db", db, "--since", "10"]);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 100);
+    assert_eq!(lines[0]["seq"], 11);
+    for w in lines.windows(2) {
+        assert_eq!(w[0]["hash"], w[1]["prev_hash"], "exported chain links");
+    }
+}
+
+#[test]
+fn the_same_seed_books_the_same_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exports = Vec::new();
+    for name in ["a.db", "b.db"] {
+        let db = dir.path().join(name);
+        let db = db.to_str().unwrap();
+        assert!(
+            kioskctl(&[
+                "ledger",
+                "simulate",
+                "--db",
+                db,
+                "--sessions",
+                "60",
+                "--seed",
+                "9"
+            ])
+            .status
+            .success()
+        );
+        exports.push(kioskctl(&["ledger", "export", "--db", db]).stdout);
+    }
+    assert!(!exports[0].is_empty());
+    assert_eq!(exports[0], exports[1]);
+}
+
+#[test]
+fn verify_fails_naming_the_first_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let dbs = db.to_str().unwrap();
+    assert!(
+        kioskctl(&[
+            "ledger",
+            "simulate",
+            "--db",
+            dbs,
+            "--sessions",
+            "30",
+            "--seed",
+            "2"
+        ])
+        .status
+        .success()
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER journal_no_update; UPDATE journal SET amount = amount + 10 WHERE seq = 17;",
+    )
+    .unwrap();
+    drop(c);
+    let out = kioskctl(&["ledger", "verify", "--db", dbs]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("entry 17"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn reading_commands_never_create_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.db");
+    let out = kioskctl(&["ledger", "verify", "--db", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no such ledger"));
+    assert!(!db.exists());
+}
+
+#[test]
+fn catalog_check_reports_problems_with_lines() {
+    let out = kioskctl(&[
+        "catalog",
+        "check",
+        "--overrides",
+        "config/overrides.example.toml",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("66 document types"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/documents.toml"),
+    )
+    .unwrap();
+    let bad = real.replacen("code = \"RES-ABSTRACT\"", "code = \"RES-COPY\"", 1);
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let out = kioskctl(&["catalog", "check", "--catalog", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    // The duplicate sits where RES-ABSTRACT's code was.
+    let at = real.find("code = \"RES-ABSTRACT\"").unwrap();
+    let dup_line = real[..at].lines().count() + 1;
+    // Reported at the code's line or at its [[document]] header just above.
+    let at_line = err.contains(&format!("bad.toml:{dup_line}:"))
+        || err.contains(&format!("bad.toml:{}:", dup_line - 1));
+    assert!(
+        at_line && err.contains("duplicate") && err.contains("RES-COPY"),
+        "{err}"
+    );
+
+    let overrides = dir.path().join("o.toml");
+    std::fs::write(
+        &overrides,
+        "[documents]\nNO-SUCH-DOC = false\n",
+    )
+    .unwrap();
+    let out = kioskctl(&[
+        "catalog",
+        "check",
+        "--overrides",
+        overrides.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("NO-SUCH-DOC"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn catalog_list_json_has_every_type() {
+    let out = kioskctl(&["catalog", "list", "--json", "--on", "2026-11-23"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 66);
+    let res = all.iter().find(|d| d["code"] == "RES-COPY").unwrap();
+    assert_eq!(res["fee"], 200);
+    assert_eq!(res["requires"], "identity");
+}
