@@ -1,2 +1,21 @@
-//! I/O-board firmware logic (filled in by the firmware issue).
+//! I/O-board firmware logic: `no_std`, no allocator, host-testable.
+//!
+//! - [`Board`] is the pure core: [`Board::step`] takes the time, the sampled inputs and the
+//!   received bytes and returns the outputs and the frames to send. It debounces inputs,
+//!   queues input-change events (bounded, overflow reported), authenticates unlocks against a
+//!   single-use nonce, limits solenoid on-time, relocks on door close and on host link loss,
+//!   resets the host when it misses heartbeats (not during maintenance), and locks unlocking
+//!   out after repeated bad MACs.
+//! - [`Shell`] runs it on embedded-hal 1.0 pins, an embedded-io serial port, a [`Clock`] and
+//!   a [`Watchdog`].
 #![no_std]
+
+pub mod board;
+pub mod config;
+pub mod shell;
+
+pub use board::{
+    Board, EVENT_QUEUE_CAPACITY, FIRMWARE_VERSION, Outputs, Stats, Step, TX_CAPACITY, TxBuf,
+};
+pub use config::Config;
+pub use shell::{Clock, Pins, PollReport, RX_CHUNK, Shell, Watchdog};

@@ -1,1 +1,5 @@
-//! Device simulators (filled in by the device and firmware issues).
+//! Device simulators. `io_board` is the virtual I/O board: the real firmware
+//! ([`kiosk_firmware::Shell`] around [`kiosk_firmware::Board`]) on virtual pins, serving the
+//! host over a pseudo-terminal and steered through a Unix-socket control interface.
+
+pub mod io_board;
