@@ -166,11 +166,7 @@ fn catalog_check_reports_problems_with_lines() {
     );
 
     let overrides = dir.path().join("o.toml");
-    std::fs::write(
-        &overrides,
-        "[documents]\nNO-SUCH-DOC = false\n",
-    )
-    .unwrap();
+    std::fs::write(&overrides, "[documents]\nNO-SUCH-DOC = false\n").unwrap();
     let out = kioskctl(&[
         "catalog",
         "check",
