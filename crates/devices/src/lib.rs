@@ -13,6 +13,7 @@
 pub mod api;
 pub mod cctalk;
 pub mod escpos;
+pub mod ioboard;
 pub mod ipp;
 pub mod link;
 pub mod sim;
