@@ -1,5 +1,8 @@
 //! Device simulators. `io_board` is the virtual I/O board: the real firmware
 //! ([`kiosk_firmware::Shell`] around [`kiosk_firmware::Board`]) on virtual pins, serving the
 //! host over a pseudo-terminal and steered through a Unix-socket control interface.
+//! `control` serves the same kind of control socket for the simulators of
+//! `kiosk_devices::sim` (coin acceptor, hopper, bill validator, receipt printer).
 
+pub mod control;
 pub mod io_board;

@@ -1,12 +1,23 @@
 //! `kiosk-sim`: device simulators on pseudo-terminals.
 
+use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use kiosk_core::{Coin, Won};
+use kiosk_devices::cctalk::frame::ChecksumKind;
+use kiosk_devices::cctalk::hopper::DispenseAuth;
+use kiosk_devices::escpos::PrinterModel;
+use kiosk_devices::sim::cctalk::SimLine;
+use kiosk_devices::sim::{CoinAcceptorSim, HopperSim, ReceiptPrinterSim, ValidatorSim};
 use kiosk_firmware::Config;
 use kiosk_ioproto::Key;
+use kiosk_sim::control::{ControlServer, ControlledSim};
 use kiosk_sim::io_board::{IoBoardOptions, IoBoardSim};
+use serialport::{SerialPort as _, TTYPort};
 
 #[derive(Parser)]
 #[command(name = "kiosk-sim", about = "Simulators of the kiosk's devices")]
@@ -36,6 +47,118 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         host_watchdog_s: u16,
     },
+    /// A ccTalk coin acceptor taking 10, 50, 100 and 500 won in positions 1..=4.
+    /// Prints `{"port": ..., "control": ...}` on one line and serves until killed.
+    CoinAcceptor {
+        #[command(flatten)]
+        line: CcTalkLine,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// A ccTalk hopper paying out one kind of coin.
+    /// Prints `{"port": ..., "control": ...}` on one line and serves until killed.
+    Hopper {
+        /// The coin it pays, in won (10, 50, 100 or 500).
+        #[arg(long)]
+        coin: u64,
+        /// Coins in it at start.
+        #[arg(long, default_value_t = 200)]
+        level: u32,
+        /// Dispenses carry the hopper's serial number instead of eight zero bytes.
+        #[arg(long)]
+        serial_auth: bool,
+        /// Milliseconds between two paid coins.
+        #[arg(long, default_value_t = 100)]
+        pay_every_ms: u64,
+        #[command(flatten)]
+        line: CcTalkLine,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// An SSP bill validator taking 1,000, 5,000, 10,000 and 50,000 won notes.
+    /// Prints `{"port": ..., "control": ...}` on one line and serves until killed.
+    BillValidator {
+        /// The SSP id it answers to.
+        #[arg(long, default_value_t = 0)]
+        id: u8,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// An ESC/POS receipt printer (80 mm, Hangul in two-byte mode).
+    /// Prints `{"port": ..., "control": ...}` on one line and serves until killed.
+    ReceiptPrinter {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+}
+
+/// How a simulated ccTalk device sits on its line.
+#[derive(Args)]
+struct CcTalkLine {
+    /// Its bus address (default: 2 for the coin acceptor, 3 for a hopper).
+    #[arg(long)]
+    address: Option<u8>,
+    /// Echo the host's bytes back, as a single-wire bus does.
+    #[arg(long)]
+    echo: bool,
+    /// CRC-16 frames instead of the simple checksum.
+    #[arg(long)]
+    crc16: bool,
+}
+
+impl CcTalkLine {
+    fn sim_line(&self, default_address: u8) -> SimLine {
+        SimLine {
+            address: self.address.unwrap_or(default_address),
+            checksum: if self.crc16 {
+                ChecksumKind::Crc16
+            } else {
+                ChecksumKind::Simple
+            },
+            echo: self.echo,
+        }
+    }
+}
+
+/// Where the control socket goes.
+#[derive(Args)]
+struct ControlArg {
+    /// Path of the control socket (default: a fresh path in the temp directory).
+    #[arg(long)]
+    control: Option<PathBuf>,
+}
+
+impl ControlArg {
+    fn path(self, device: &str) -> PathBuf {
+        self.control.unwrap_or_else(|| default_control_path(device))
+    }
+}
+
+fn default_control_path(device: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kiosk-sim-{device}-{}.sock", std::process::id()))
+}
+
+/// Serves a started simulator: control socket up, one JSON line out, then forever.
+fn serve(sim: Arc<dyn ControlledSim>, host: TTYPort, control: PathBuf) -> anyhow::Result<()> {
+    let port = host
+        .name()
+        .context("the pty pair has no host device name")?;
+    let server = ControlServer::start(control, sim)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::json!({
+            "port": port,
+            "control": server.path().display().to_string(),
+        })
+    )?;
+    out.flush()?;
+    drop(out);
+    // The host side stays open while the simulator serves, or the pty would close.
+    let _host = host;
+    server.wait();
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +193,43 @@ fn main() -> anyhow::Result<()> {
             );
             sim.wait();
             Ok(())
+        }
+        Command::CoinAcceptor { line, control } => {
+            let (sim, host) = CoinAcceptorSim::spawn(line.sim_line(2))?;
+            serve(Arc::new(sim), host, control.path("coin-acceptor"))
+        }
+        Command::Hopper {
+            coin,
+            level,
+            serial_auth,
+            pay_every_ms,
+            line,
+            control,
+        } => {
+            let Some(coin) = Coin::from_value(Won::new(coin)) else {
+                bail!("--coin must be 10, 50, 100 or 500 (won), not {coin}");
+            };
+            let auth = if serial_auth {
+                DispenseAuth::SerialNumber
+            } else {
+                DispenseAuth::NoEncryption
+            };
+            let (sim, host) = HopperSim::spawn(
+                line.sim_line(3),
+                coin,
+                level,
+                auth,
+                Duration::from_millis(pay_every_ms),
+            )?;
+            serve(Arc::new(sim), host, control.path("hopper"))
+        }
+        Command::BillValidator { id, control } => {
+            let (sim, host) = ValidatorSim::spawn(id)?;
+            serve(Arc::new(sim), host, control.path("bill-validator"))
+        }
+        Command::ReceiptPrinter { control } => {
+            let (sim, host) = ReceiptPrinterSim::spawn(PrinterModel::default())?;
+            serve(Arc::new(sim), host, control.path("receipt-printer"))
         }
     }
 }
