@@ -6,3 +6,4 @@
 
 pub mod control;
 pub mod io_board;
+pub mod all;

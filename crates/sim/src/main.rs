@@ -90,6 +90,13 @@ enum Command {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// A whole kiosk's devices from a TOML file (see README.md); prints one JSON line
+    /// mapping each device to its `{port, control}` and serves until killed.
+    All {
+        /// The device file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// How a simulated ccTalk device sits on its line.
@@ -161,8 +168,108 @@ fn serve(sim: Arc<dyn ControlledSim>, host: TTYPort, control: PathBuf) -> anyhow
     Ok(())
 }
 
+/// Starts every device of `config`, then prints the map of ports and control sockets.
+fn serve_all(config: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    let devices = kiosk_sim::all::KioskDevices::parse(&text)
+        .with_context(|| format!("{}", config.display()))?;
+    let dir = devices
+        .control_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let pid = std::process::id();
+    let sock = |name: &str| dir.join(format!("kiosk-sim-{name}-{pid}.sock"));
+    let line = |l: &kiosk_sim::all::CcTalkDevice, default: u8| SimLine {
+        address: l.address.unwrap_or(default),
+        checksum: if l.crc16 {
+            ChecksumKind::Crc16
+        } else {
+            ChecksumKind::Simple
+        },
+        echo: l.echo,
+    };
+    let mut map = serde_json::Map::new();
+    let mut servers = Vec::new();
+    let mut hosts = Vec::new();
+    let mut start =
+        |name: String, sim: Arc<dyn ControlledSim>, host: TTYPort| -> anyhow::Result<()> {
+            let port = host
+                .name()
+                .context("the pty pair has no host device name")?;
+            let server = ControlServer::start(sock(&name), sim)?;
+            map.insert(
+                name,
+                serde_json::json!({"port": port, "control": server.path().display().to_string()}),
+            );
+            servers.push(server);
+            hosts.push(host);
+            Ok(())
+        };
+    if let Some(a) = &devices.coin_acceptor {
+        let (sim, host) = CoinAcceptorSim::spawn(line(a, 2))?;
+        start("coin-acceptor".into(), Arc::new(sim), host)?;
+    }
+    for (i, h) in devices.hopper.iter().enumerate() {
+        let coin = Coin::from_value(Won::new(h.coin)).context("hopper coin")?;
+        let auth = if h.serial_auth {
+            DispenseAuth::SerialNumber
+        } else {
+            DispenseAuth::NoEncryption
+        };
+        let address = 3 + u8::try_from(i).unwrap_or(0);
+        let (sim, host) = HopperSim::spawn(
+            line(&h.line, address),
+            coin,
+            h.level,
+            auth,
+            Duration::from_millis(h.pay_every_ms),
+        )?;
+        start(format!("hopper-{}", h.coin), Arc::new(sim), host)?;
+    }
+    if let Some(v) = &devices.bill_validator {
+        let (sim, host) = ValidatorSim::spawn(v.id)?;
+        start("bill-validator".into(), Arc::new(sim), host)?;
+    }
+    if devices.receipt_printer.is_some() {
+        let (sim, host) = ReceiptPrinterSim::spawn(PrinterModel::default())?;
+        start("receipt-printer".into(), Arc::new(sim), host)?;
+    }
+    let mut board = None;
+    if let Some(b) = &devices.io_board {
+        let key = read_key(None, Some(b.key_file.clone()))?;
+        let sim = IoBoardSim::start(IoBoardOptions {
+            key,
+            board_id: b.board_id,
+            control_path: sock("io-board"),
+            config: Config {
+                host_watchdog_s: b.host_watchdog_s,
+                ..Config::default()
+            },
+        })?;
+        map.insert(
+            "io-board".into(),
+            serde_json::json!({"port": sim.port(), "control": sim.control_path().display().to_string()}),
+        );
+        board = Some(sim);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::Value::Object(map))?;
+    out.flush()?;
+    drop(out);
+    // Serve until killed: the servers run on their own threads.
+    if let Some(b) = board {
+        b.wait();
+    } else if let Some(s) = servers.pop() {
+        s.wait();
+    }
+    drop(hosts);
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::All { config } => serve_all(&config),
         Command::IoBoard {
             key_hex,
             key_file,
