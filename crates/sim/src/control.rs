@@ -5,7 +5,7 @@
 //! A request is either a [`SimCommand`] (`{"cmd":"insert_coin","value":500}`) or the query
 //! `{"cmd":"state"}`. Answers are `{"ok":true,"state":{...}}` with the simulator's state after
 //! the request, or `{"ok":false,"error":"..."}` when the request was refused; a refused request
-//! changes nothing. See `crates/sim/README.md`.
+//! changes nothing. See `docs/SIMULATORS.md`.
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -3,7 +3,7 @@
 //! The firmware runs unchanged: [`kiosk_firmware::Shell`] polls virtual input pins, the
 //! master side of a pty pair (the host opens the slave, `/dev/pts/N`), a clock from
 //! [`Instant`] and a counting watchdog. The control interface (line-delimited JSON over a
-//! Unix socket, see `crates/sim/README.md`) flips the virtual inputs and reads the outputs.
+//! Unix socket, see `docs/SIMULATORS.md`) flips the virtual inputs and reads the outputs.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read as _, Write as _};

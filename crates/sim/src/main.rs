@@ -90,7 +90,7 @@ enum Command {
         #[command(flatten)]
         control: ControlArg,
     },
-    /// A whole kiosk's devices from a TOML file (see README.md); prints one JSON line
+    /// A whole kiosk's devices from a TOML file (see docs/SIMULATORS.md); prints one JSON line
     /// mapping each device to its `{port, control}` and serves until killed.
     All {
         /// The device file.
