@@ -4,6 +4,6 @@
 //! `control` serves the same kind of control socket for the simulators of
 //! `kiosk_devices::sim` (coin acceptor, hopper, bill validator, receipt printer).
 
+pub mod all;
 pub mod control;
 pub mod io_board;
-pub mod all;
