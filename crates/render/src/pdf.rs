@@ -1,0 +1,283 @@
+//! Layout -> PDF bytes through printpdf, deterministically.
+//!
+//! printpdf draws its resource ids and the trailer `/ID` from a process-wide counter, so
+//! we name the font resource ourselves and replace the `/ID` with a digest of the
+//! document before writing: the same request gives the same bytes.
+
+use lopdf::Object;
+use printpdf::{
+    Color, Greyscale, Line, LinePoint, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Point, Polygon, PolygonRing, Pt, Rect, TextItem, TextMatrix,
+    TextRenderingMode, WindingOrder,
+};
+use qrcode::{Color as QrColor, EcLevel, QrCode};
+use sha2::{Digest, Sha256};
+
+use crate::engine::IssuedAt;
+use crate::error::RenderError;
+use crate::layout::{Element, Layout, PAGE_H, PAGE_W};
+
+/// Document-level metadata.
+pub(crate) struct Meta {
+    pub title: String,
+    pub issue_number: String,
+    pub issued_at: IssuedAt,
+    pub author: String,
+    pub digest: [u8; 32],
+}
+
+/// Rounds to 1/100 pt: plenty for print and keeps content streams short.
+fn r(v: f32) -> Pt {
+    Pt((v * 100.0).round() / 100.0)
+}
+
+fn pt(x: f32, y: f32) -> Point {
+    Point { x: r(x), y: r(y) }
+}
+
+fn gray(level: f32) -> Color {
+    Color::Greyscale(Greyscale::new(level, None))
+}
+
+/// The QR code's dark modules, as horizontal runs merged into rectangles.
+fn qr_rings(payload: &str, x: f32, y: f32, size: f32) -> Result<Vec<PolygonRing>, RenderError> {
+    let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M)
+        .map_err(|e| RenderError::Qr(e.to_string()))?;
+    let n = code.width();
+    let colors = code.to_colors();
+    let quiet = 2usize;
+    let module = size / (n + 2 * quiet) as f32;
+    let mut rings = Vec::new();
+    for row in 0..n {
+        let mut col = 0;
+        while col < n {
+            if colors[row * n + col] != QrColor::Dark {
+                col += 1;
+                continue;
+            }
+            let start = col;
+            while col < n && colors[row * n + col] == QrColor::Dark {
+                col += 1;
+            }
+            let x0 = x + (quiet + start) as f32 * module;
+            let x1 = x + (quiet + col) as f32 * module;
+            let y1 = y + size - (quiet + row) as f32 * module;
+            let y0 = y1 - module;
+            rings.push(PolygonRing {
+                points: [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+                    .into_iter()
+                    .map(|(a, b)| LinePoint {
+                        p: pt(a, b),
+                        bezier: false,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    Ok(rings)
+}
+
+/// Writes the PDF.
+pub(crate) fn write_pdf(
+    layout: &Layout,
+    font: ParsedFont,
+    payload: &str,
+    meta: &Meta,
+) -> Result<Vec<u8>, RenderError> {
+    let mut doc = PdfDocument::new(&meta.title);
+    let font_id = printpdf::FontId("F1".to_owned());
+    doc.resources
+        .fonts
+        .map
+        .insert(font_id.clone(), printpdf::PdfFont::new(font));
+    let (y, mo, d, h, mi, s) = meta.issued_at.utc();
+    let when = printpdf::DateTime::new_in_offset(
+        printpdf::Date {
+            year: y as i32,
+            month: mo as u8,
+            day: d as u8,
+        },
+        printpdf::Time {
+            hour: h as u8,
+            minute: mi as u8,
+            second: s as u8,
+            millisecond: 0,
+        },
+        printpdf::Offset {
+            hours: 0,
+            minutes: 0,
+            seconds: 0,
+            milliseconds: 0,
+        },
+    );
+    let info = &mut doc.metadata.info;
+    info.creation_date = when;
+    info.modification_date = when;
+    info.metadata_date = when;
+    info.author = meta.author.clone();
+    info.creator = "kiosk-render".to_owned();
+    info.producer = "kiosk-render (printpdf 0.12)".to_owned();
+    info.identifier = meta.issue_number.clone();
+    info.subject = meta.issue_number.clone();
+
+    let mut qr_cache: Option<(f32, f32, f32, Vec<PolygonRing>)> = None;
+    let mut pages = Vec::with_capacity(layout.pages.len());
+    for page in &layout.pages {
+        let mut ops = Vec::new();
+        // Backgrounds first, then rules, then the QR code, then all text in one BT..ET.
+        let mut current_gray = None;
+        for e in &page.elements {
+            if let Element::Fill {
+                x,
+                y,
+                w,
+                h,
+                gray: g,
+            } = e
+            {
+                if current_gray != Some(*g) {
+                    ops.push(Op::SetFillColor { col: gray(*g) });
+                    current_gray = Some(*g);
+                }
+                ops.push(Op::DrawRectangle {
+                    rectangle: Rect {
+                        x: r(*x),
+                        y: r(*y),
+                        width: r(*w),
+                        height: r(*h),
+                        mode: Some(PaintMode::Fill),
+                        winding_order: None,
+                    },
+                });
+            }
+        }
+        ops.push(Op::SetOutlineColor { col: gray(0.0) });
+        let mut current_width = None;
+        for e in &page.elements {
+            if let Element::Line {
+                x1,
+                y1,
+                x2,
+                y2,
+                width,
+            } = e
+            {
+                if current_width != Some(*width) {
+                    ops.push(Op::SetOutlineThickness { pt: Pt(*width) });
+                    current_width = Some(*width);
+                }
+                ops.push(Op::DrawLine {
+                    line: Line {
+                        points: vec![
+                            LinePoint {
+                                p: pt(*x1, *y1),
+                                bezier: false,
+                            },
+                            LinePoint {
+                                p: pt(*x2, *y2),
+                                bezier: false,
+                            },
+                        ],
+                        is_closed: false,
+                    },
+                });
+            }
+        }
+        ops.push(Op::SetFillColor { col: gray(0.0) });
+        for e in &page.elements {
+            if let Element::Qr { x, y, size } = e {
+                let rings = match &qr_cache {
+                    Some((cx, cy, cs, rings)) if (cx, cy, cs) == (x, y, size) => rings.clone(),
+                    _ => {
+                        let rings = qr_rings(payload, *x, *y, *size)?;
+                        qr_cache = Some((*x, *y, *size, rings.clone()));
+                        rings
+                    }
+                };
+                ops.push(Op::DrawPolygon {
+                    polygon: Polygon {
+                        rings,
+                        mode: PaintMode::Fill,
+                        winding_order: WindingOrder::NonZero,
+                    },
+                });
+            }
+        }
+        ops.push(Op::StartTextSection);
+        let mut size_now = None;
+        let mut bold_now = false;
+        for e in &page.elements {
+            if let Element::Text {
+                x,
+                y,
+                size,
+                text,
+                bold,
+                ..
+            } = e
+            {
+                if size_now != Some(*size) {
+                    ops.push(Op::SetFont {
+                        font: PdfFontHandle::External(font_id.clone()),
+                        size: r(*size),
+                    });
+                    size_now = Some(*size);
+                }
+                if *bold != bold_now {
+                    if *bold {
+                        ops.push(Op::SetOutlineThickness { pt: Pt(0.4) });
+                    }
+                    ops.push(Op::SetTextRenderingMode {
+                        mode: if *bold {
+                            TextRenderingMode::FillStroke
+                        } else {
+                            TextRenderingMode::Fill
+                        },
+                    });
+                    bold_now = *bold;
+                }
+                ops.push(Op::SetTextMatrix {
+                    matrix: TextMatrix::Translate(r(*x), r(*y)),
+                });
+                ops.push(Op::ShowText {
+                    items: vec![TextItem::Text(text.clone())],
+                });
+            }
+        }
+        ops.push(Op::EndTextSection);
+        pages.push(PdfPage::new(
+            printpdf::Mm::from(Pt(PAGE_W)),
+            printpdf::Mm::from(Pt(PAGE_H)),
+            ops,
+        ));
+    }
+    doc.with_pages(pages);
+
+    let opts = PdfSaveOptions {
+        optimize: true,
+        subset_fonts: false,
+        secure: true,
+        image_optimization: None,
+    };
+    let mut warnings = Vec::new();
+    let mut lo = doc.to_lopdf_document(&opts, &mut warnings);
+    // A stable file identifier: the document digest, issue number and page count.
+    let mut h = Sha256::new();
+    h.update(meta.digest);
+    h.update(meta.issue_number.as_bytes());
+    h.update(meta.issued_at.unix().to_be_bytes());
+    h.update((layout.pages.len() as u64).to_be_bytes());
+    let id = h.finalize()[..16].to_vec();
+    lo.trailer.set(
+        "ID",
+        Object::Array(vec![
+            Object::String(id.clone(), lopdf::StringFormat::Hexadecimal),
+            Object::String(id, lopdf::StringFormat::Hexadecimal),
+        ]),
+    );
+    lo.compress();
+    let mut out = Vec::new();
+    lo.save_to(&mut out)
+        .map_err(|e| RenderError::Pdf(e.to_string()))?;
+    Ok(out)
+}
