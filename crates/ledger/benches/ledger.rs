@@ -183,6 +183,11 @@ fn main() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ledger-bench"));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
+    println!(
+        "kiosk-ledger bench in {} ({} CPUs)",
+        base.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let (raw, single) = single_commit_vs_raw(&base);
     println!("raw overwrite+fdatasync:      {raw:>10.0} /s  (median of {ROUNDS} rounds)");
     println!(

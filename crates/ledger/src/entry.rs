@@ -276,16 +276,11 @@ pub(crate) struct Canonical<'a> {
     pub resolves: Option<u64>,
 }
 
-/// The entry's hash: SHA-256 over the previous hash and the canonical bytes.
-///
-/// Canonical bytes, in this order: the tag `KL1`; `seq` (u64 big-endian); `at_ms` (i64
-/// BE); the kind (one byte: 1 posted, 2 pending, 3 post, 4 void); `debit`, `credit`,
-/// `unit` and `code` each as a u16 BE length then UTF-8 bytes; `amount` (i64 BE); then
-/// `session`, `document`, `issue`, `key` and `resolves` each as one byte 0 (absent) or 1
-/// followed by the value (integers u64 BE, text length-prefixed as above).
+/// The entry's hash: SHA-256 over the previous hash and the canonical bytes (see
+/// [`entry_hash`] for the encoding).
 pub(crate) fn hash_canonical(prev: &[u8; 32], c: &Canonical<'_>) -> [u8; 32] {
     fn text(h: &mut Sha256, s: &str) {
-        // Every stored text is at most 64 bytes (CHECK constraints); the cast is exact.
+        // Every stored text is at most 64 characters (CHECK constraints): the cast is exact.
         h.update((s.len().min(u16::MAX as usize) as u16).to_be_bytes());
         h.update(s.as_bytes());
     }
@@ -328,6 +323,24 @@ pub(crate) fn hash_canonical(prev: &[u8; 32], c: &Canonical<'_>) -> [u8; 32] {
 
 /// Recomputes a stored entry's hash from its previous hash and its fields, so that
 /// anyone holding an export (the district server) can check the chain.
+///
+/// `hash = SHA-256(prev_hash || canonical bytes)`, where `prev_hash` is the 32-byte hash
+/// of entry `seq - 1` (32 zero bytes for entry 1) and the canonical bytes are, in this
+/// fixed order, with no padding or separators:
+///
+/// | field | encoding |
+/// | --- | --- |
+/// | tag | the 3 bytes `KL1` (version of this encoding) |
+/// | `seq` | u64, big-endian |
+/// | `at_ms` | i64, big-endian two's complement |
+/// | kind | 1 byte: 1 posted, 2 pending, 3 post, 4 void |
+/// | `debit`, `credit`, `unit`, `code` | each: u16 big-endian byte length, then the UTF-8 bytes |
+/// | `amount` | i64, big-endian |
+/// | `session`, `document`, `issue`, `key`, `resolves` | each: 1 byte 0 if absent; else 1 byte 1 then the value (integers u64 big-endian, text length-prefixed as above) |
+///
+/// Every stored text is at most 64 characters (SQL `CHECK` constraints and the core
+/// types), so at most 256 bytes and the u16 prefix is exact; length prefixes and presence bytes keep field boundaries
+/// unambiguous, so two different entries never share canonical bytes.
 pub fn entry_hash(e: &StoredEntry) -> [u8; 32] {
     hash_canonical(
         &e.prev_hash,

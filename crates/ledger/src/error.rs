@@ -35,6 +35,16 @@ pub enum LedgerError {
     /// SQLite did not switch to write-ahead logging, so durability would be weaker.
     #[error("journal_mode is {0}, not wal")]
     NotWal(String),
+    /// SQLite did not take a setting the ledger's guarantees rest on.
+    #[error("PRAGMA {name} is {value}, not {wanted}")]
+    Pragma {
+        /// The pragma.
+        name: &'static str,
+        /// What SQLite reports.
+        value: String,
+        /// What the ledger needs.
+        wanted: &'static str,
+    },
     /// A transfer that can never balance.
     #[error(transparent)]
     Transfer(#[from] kiosk_core::TransferError),
@@ -78,6 +88,9 @@ pub enum LedgerError {
         /// Last sequence.
         last: u64,
     },
+    /// Writing an export failed (a closed pipe, a full disk); the ledger is unaffected.
+    #[error("writing the export: {0}")]
+    Export(#[source] std::io::Error),
     /// The chain or the balances do not check out.
     #[error(transparent)]
     Verify(#[from] VerifyError),

@@ -8,6 +8,9 @@
 //! Guarantees, each enforced in code and in SQL:
 //! - **Durable:** WAL with `synchronous=FULL`; a commit that returned survives power loss.
 //! - **Append-only:** triggers refuse UPDATE and DELETE; corrections are new entries.
+//!   Further triggers (migration 2) refuse, from any writer, an entry that skips a
+//!   sequence number, does not link to its predecessor's hash, or resolves something
+//!   other than an open pending entry of the same transfer.
 //! - **Exactly once:** an entry caused by a device event carries an [`IdempotencyKey`];
 //!   a replay returns the first entry's sequence and writes nothing. A pending transfer
 //!   (a note in escrow) is posted or voided exactly once.

@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// Every migration this code knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal",
-    sql: include_str!("../../../migrations/ledger/0001_journal.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal",
+        sql: include_str!("../../../migrations/ledger/0001_journal.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sql_guards",
+        sql: include_str!("../../../migrations/ledger/0002_sql_guards.sql"),
+    },
+];
 
 const BOOTSTRAP: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -87,6 +87,15 @@ fn precheck(path: &Path) -> Result<(), LedgerError> {
         n if n >= 512 && n.is_power_of_two() => u64::from(n),
         n => return Err(not_a_ledger(path, format!("bad page size {n}"))),
     };
+    // A write-ahead log with frames in it is part of the database: the main file may
+    // legitimately be shorter than its header says (a checkpoint interrupted between
+    // writing page 1 and the last page), and SQLite recovers it from the log. Leave that
+    // case to SQLite, whose own checks still refuse real corruption.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
     if len % page_size != 0 {
         return Err(not_a_ledger(
             path,
@@ -223,6 +232,9 @@ fn insert(tx: &Transaction<'_>, tail: &mut Tail, r: &Row<'_>) -> Result<u64, Led
     )?;
     bump.execute(params![r.debit, r.unit, posted, 0, pending, 0])?;
     bump.execute(params![r.credit, r.unit, 0, posted, 0, pending])?;
+    // The counter steps with every entry (a trigger refuses any other step).
+    tx.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'journal_seq'")?
+        .execute([seq_i64(seq)])?;
     *tail = Tail { seq, hash };
     Ok(seq)
 }
@@ -441,8 +453,16 @@ impl Ledger {
             return Err(LedgerError::NotWal(mode));
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-        debug_assert_eq!(sync, 2, "synchronous must be FULL");
+        for (name, wanted, label) in [("synchronous", 2, "FULL"), ("foreign_keys", 1, "ON")] {
+            let value: i64 = conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?;
+            if value != wanted {
+                return Err(LedgerError::Pragma {
+                    name,
+                    value: value.to_string(),
+                    wanted: label,
+                });
+            }
+        }
         if app_id != APPLICATION_ID {
             conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
         }
@@ -464,7 +484,6 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut tail = read_tail(&tx)?;
-        let start = tail.seq;
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             out.push(match op {
@@ -477,10 +496,6 @@ impl Ledger {
                     resolve(&tx, &mut tail, pending, *at_ms, EntryKind::Void)?
                 }
             });
-        }
-        if tail.seq != start {
-            tx.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'journal_seq'")?
-                .execute([seq_i64(tail.seq)])?;
         }
         tx.commit()?;
         Ok(out)
@@ -565,8 +580,6 @@ impl Ledger {
             EntryKind::Posted,
         )?
         .seq();
-        tx.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'journal_seq'")?
-            .execute([seq_i64(tail.seq)])?;
         tx.commit()?;
         Ok((diff, Some(seq)))
     }
@@ -633,6 +646,24 @@ impl Ledger {
             f(stored_entry(r)??)?;
         }
         Ok(())
+    }
+
+    /// Writes every entry after `since` to `out` as JSON lines (one [`StoredEntry`] object
+    /// per line), streaming: the export the district server ingests. Returns the number
+    /// of lines written; `out` is not flushed.
+    pub fn export_jsonl(
+        &self,
+        since: u64,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, LedgerError> {
+        let mut lines = 0u64;
+        self.for_each_since(since, |e| {
+            serde_json::to_writer(&mut *out, &e).map_err(|e| LedgerError::Export(e.into()))?;
+            out.write_all(b"\n").map_err(LedgerError::Export)?;
+            lines += 1;
+            Ok(())
+        })?;
+        Ok(lines)
     }
 
     /// Entries after `since`, at most `limit` of them.

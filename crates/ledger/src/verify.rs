@@ -45,6 +45,10 @@ fn add(a: i64, b: i64, seq: u64) -> Result<i64, LedgerError> {
 }
 
 pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
+    // One read transaction: the journal, the counter and the balances are read from the
+    // same snapshot even if another process appends meanwhile. Dropping it ends it.
+    let snapshot = conn.unchecked_transaction()?;
+    let conn: &Connection = &snapshot;
     let mut stmt = conn.prepare(
         "SELECT seq, at_ms, kind, debit, credit, unit, amount, code, session,
                 document, issue, idempotency_key, resolves, prev_hash, hash

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use kiosk_core::{Account, Coin, Note, Transfer, TransferCode};
-use kiosk_ledger::{Entry, Ledger, LedgerError, Op, Resolve};
+use kiosk_ledger::{Entry, IdempotencyKey, Ledger, LedgerError, Op, Outcome, Resolve};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,10 +20,33 @@ fn accounts() -> Vec<Account> {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Post { d: usize, c: usize, amount: u64 },
-    Pending { d: usize, c: usize, amount: u64 },
-    Resolve { pick: usize, post: bool },
+    Post {
+        d: usize,
+        c: usize,
+        amount: u64,
+    },
+    Pending {
+        d: usize,
+        c: usize,
+        amount: u64,
+    },
+    Resolve {
+        pick: usize,
+        post: bool,
+    },
     Batch(Vec<(usize, usize, u64)>),
+    /// A device event with one of a few keys: booked the first time, a duplicate after.
+    Keyed {
+        key: u8,
+        d: usize,
+        c: usize,
+        amount: u64,
+    },
+    /// Staff count an account; the difference goes to the unit's discrepancy account.
+    Count {
+        a: usize,
+        counted: i64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -32,6 +55,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..6usize, 0..6usize, 1..100_000u64).prop_map(|(d, c, amount)| Step::Pending { d, c, amount }),
         2 => (0..8usize, any::<bool>()).prop_map(|(pick, post)| Step::Resolve { pick, post }),
         1 => proptest::collection::vec((0..6usize, 0..6usize, 1..1_000u64), 1..6).prop_map(Step::Batch),
+        2 => (0..4u8, 0..6usize, 0..6usize, 1..100_000u64).prop_map(|(key, d, c, amount)| Step::Keyed { key, d, c, amount }),
+        1 => (0..6usize, 0..200_000i64).prop_map(|(a, counted)| Step::Count { a, counted }),
     ]
 }
 
@@ -45,6 +70,8 @@ proptest! {
         let mut posted: BTreeMap<String, i64> = BTreeMap::new();
         let mut open: Vec<(u64, String, String, i64)> = Vec::new();
         let mut resolved: BTreeSet<u64> = BTreeSet::new();
+        let mut keys: BTreeMap<u8, u64> = BTreeMap::new();
+        let discrepancy = Account::Discrepancy(kiosk_core::Unit::Krw).to_string();
         let transfer = |d: usize, c: usize, amount: u64| {
             Transfer::new(acc[d].clone(), acc[c].clone(), amount, TransferCode::Fee).ok()
         };
@@ -79,6 +106,33 @@ proptest! {
                     }
                     resolved.insert(seq);
                 }
+                Step::Keyed { key, d, c, amount } => {
+                    let Some(t) = transfer(d, c, amount) else { continue };
+                    let k = IdempotencyKey::device_event("coin", "P1", key.into()).unwrap();
+                    let out = l.post(Entry::new(t, 0).key(k)).unwrap();
+                    match keys.get(&key) {
+                        Some(&seq) => prop_assert_eq!(out, Outcome::Duplicate(seq)),
+                        None => {
+                            let Outcome::Booked(seq) = out else {
+                                return Err(TestCaseError::fail(format!("{out:?}")));
+                            };
+                            keys.insert(key, seq);
+                            *posted.entry(acc[d].to_string()).or_default() += amount as i64;
+                            *posted.entry(acc[c].to_string()).or_default() -= amount as i64;
+                        }
+                    }
+                }
+                Step::Count { a, counted } => {
+                    let name = acc[a].to_string();
+                    let booked = posted.get(&name).copied().unwrap_or(0);
+                    let (diff, seq) = l.record_count(&acc[a], counted, 0).unwrap();
+                    prop_assert_eq!(diff, counted - booked);
+                    prop_assert_eq!(seq.is_some(), diff != 0);
+                    if diff != 0 {
+                        posted.insert(name, counted);
+                        *posted.entry(discrepancy.clone()).or_default() -= diff;
+                    }
+                }
                 Step::Batch(items) => {
                     let ops: Vec<Op> = items.iter().filter_map(|&(d, c, a)| transfer(d, c, a).map(|t| Op::Post(Entry::new(t, 0)))).collect();
                     l.apply(&ops).unwrap();
@@ -92,7 +146,12 @@ proptest! {
             }
         }
         l.verify().unwrap();
-        for b in l.balances().unwrap() {
+        let balances = l.balances().unwrap();
+        for unit in ["krw", "sheets"] {
+            let sum: i64 = balances.iter().filter(|b| b.unit == unit).map(|b| b.posted).sum();
+            prop_assert_eq!(sum, 0, "{}", unit);
+        }
+        for b in balances {
             prop_assert_eq!(b.posted, posted.get(&b.account).copied().unwrap_or(0), "{}", b.account);
             let dp: i64 = open.iter().filter(|o| o.1 == b.account).map(|o| o.3).sum();
             let cp: i64 = open.iter().filter(|o| o.2 == b.account).map(|o| o.3).sum();

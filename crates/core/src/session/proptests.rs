@@ -314,9 +314,11 @@ impl World {
                     unpaid: count - paid,
                 }
             }
+            // Wrong counts, but physically possible: no hopper pays coins it does not
+            // hold (the snapshot the session was given may claim more than there are).
             Action::BogusHopper { coin, paid, unpaid } => Event::HopperSettled {
                 coin: Coin::ALL[*coin],
-                paid: *paid,
+                paid: (*paid).min(self.hoppers.available(Coin::ALL[*coin])),
                 unpaid: *unpaid,
             },
             Action::Page => Event::PagePrinted { job: self.job?.0 },
