@@ -464,6 +464,82 @@ fn qr_payload_verifies_and_detects_tampering() {
     );
 }
 
+/// Rasterizes page `page` (1-based) with pdftoppm to a greyscale PGM and returns
+/// (width, height, pixels).
+fn rasterize(pdf: &[u8], page: usize) -> (usize, usize, Vec<u8>) {
+    let dir =
+        std::env::temp_dir().join(format!("kiosk-render-raster-{}-{page}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.pdf");
+    std::fs::write(&input, pdf).unwrap();
+    let out = Command::new("pdftoppm")
+        .args([
+            "-gray",
+            "-r",
+            "300",
+            "-f",
+            &page.to_string(),
+            "-l",
+            &page.to_string(),
+            "-singlefile",
+        ])
+        .arg(&input)
+        .arg(dir.join("page"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run pdftoppm ({e}): install the Debian package poppler-utils")
+        });
+    assert!(out.status.success(), "pdftoppm failed");
+    let pgm = std::fs::read(dir.join("page.pgm")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Binary PGM: "P5\n<w> <h>\n<max>\n" then one byte per pixel.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while pgm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !pgm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8(pgm[start..i].to_vec()).unwrap());
+    }
+    assert_eq!(fields[0], "P5");
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let pixels = pgm[i + 1..].to_vec();
+    assert_eq!(pixels.len(), w * h);
+    (w, h, pixels)
+}
+
+#[test]
+fn printed_qr_code_decodes_to_the_verifying_payload() {
+    let r = renderer();
+    let opts = SyntheticOptions {
+        seed: 21,
+        pages: Some(2),
+        ..Default::default()
+    };
+    let doc = r
+        .render_synthetic(
+            &code("FAM-RELATION"),
+            &opts,
+            IssuedAt::from_unix(T0).unwrap(),
+            &key(),
+        )
+        .unwrap();
+    assert_eq!(doc.pages, 2);
+    for page in 1..=2 {
+        let (w, h, px) = rasterize(&doc.pdf, page);
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * w + x]);
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1, "page {page}: one QR code");
+        let (_, text) = grids[0].decode().unwrap();
+        assert_eq!(text, doc.payload, "page {page}");
+        verify_payload(&text, &key().verifying_key()).unwrap();
+    }
+}
+
 /// The `/FontFile2` stream's declared length, and the `/FontName`.
 fn font_facts(pdf: &[u8]) -> (usize, String) {
     let s = String::from_utf8_lossy(pdf);
