@@ -1,2 +1,2 @@
-//! kiosk-daemon: the program that runs each kiosk (built by the daemon issue).
+//! kiosk-daemon: the program that runs each kiosk (being built by the daemon issue).
 fn main() {}

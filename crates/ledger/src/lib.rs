@@ -17,12 +17,14 @@
 //! - **Checkable:** [`Ledger::verify`] re-walks the chain and re-derives every balance.
 //! - **No personal data:** every stored field is a validated code, number or amount.
 
+mod egov;
 mod entry;
 mod error;
 mod migrate;
 mod store;
 mod verify;
 
+pub use egov::{Message, MessageState, Service, Settlement};
 pub use entry::{Entry, EntryKind, IdempotencyKey, Op, Outcome, Resolve, StoredEntry, entry_hash};
 pub use error::{LedgerError, VerifyError};
 pub use migrate::{MIGRATIONS, Migration};

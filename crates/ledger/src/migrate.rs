@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sql_guards",
         sql: include_str!("../../../migrations/ledger/0002_sql_guards.sql"),
     },
+    Migration {
+        version: 3,
+        name: "egov_messages",
+        sql: include_str!("../../../migrations/ledger/0003_egov_messages.sql"),
+    },
 ];
 
 const BOOTSTRAP: &str = "

@@ -584,6 +584,11 @@ impl Ledger {
         Ok((diff, Some(seq)))
     }
 
+    /// The connection, for the side tables of this crate (the e-government message log).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Every account's stored balance, by account name.
     pub fn balances(&self) -> Result<Vec<Balance>, LedgerError> {
         let mut stmt = self.conn.prepare(

@@ -427,7 +427,11 @@ fn a_ledger_at_an_older_version_is_brought_up_to_date() {
         .unwrap();
     assert_eq!(
         versions,
-        vec![(1, "journal".to_owned()), (2, "sql_guards".to_owned())]
+        vec![
+            (1, "journal".to_owned()),
+            (2, "sql_guards".to_owned()),
+            (3, "egov_messages".to_owned())
+        ]
     );
     assert!(c.execute("DELETE FROM counters", []).is_err());
     // The ledger carries on from where it was.

@@ -1,0 +1,1399 @@
+//! The orchestrator: one task that owns the citizen's session, the ledger and the view.
+//!
+//! Decisions are kiosk-core's [`Session`]; this module is the shell around it. Everything
+//! that happens (a touch, a coin, a page, a reply) arrives as one [`Input`] or
+//! [`ApiRequest`] on one bounded queue and is handled to completion before the next: no
+//! locks, no races between a coin and a cancel. Each command the session emits is carried
+//! out here: bookings go to the ledger before anything else happens (so a crash leaves
+//! the journal ahead of the world, never behind), device commands go to [`Hardware`],
+//! network calls are saved, then sent on their own tasks and answer back as inputs.
+
+use kiosk_catalog::{KioskCatalog, Requirement};
+use kiosk_core::session::{
+    Command, DocRequest, EndReason, Event, FetchFailure, FetchedDoc, Guidance, Hoppers, Receipt,
+    Resources, SessionConfig, State,
+};
+use kiosk_core::{Account, DocCode, IssueNumber, Session, SessionId, Sheets, Won};
+use kiosk_ledger::{Entry, IdempotencyKey, Ledger, MessageState, Op, Resolve, Service, Settlement};
+use kiosk_render::{IssuedAt, RenderRequest, Renderer, SigningKey};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, info_span, warn};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::config::Elsewhere;
+use crate::metrics::Metrics;
+use crate::ports::{
+    DeviceNote, FetchRequest, Hardware, Input, NetDone, NetFailure, NetOutcome, Network, Prepared,
+};
+use crate::schedule::{Phase, Schedule};
+use crate::view::{
+    EndedView, IdentityView, KioskView, LineView, PrintingView, SessionView, Snapshot,
+};
+
+/// A request from the touchscreen.
+#[derive(Debug)]
+pub enum ApiRequest {
+    /// Start a session.
+    Begin,
+    /// Add a basket line.
+    Add {
+        /// Type.
+        code: String,
+        /// Copies.
+        copies: u8,
+        /// Options.
+        options: BTreeMap<String, String>,
+        /// Address for property documents.
+        address: Option<String>,
+    },
+    /// Remove a line.
+    Remove(usize),
+    /// Basket done.
+    Confirm,
+    /// The resident number from the keypad.
+    Identity(Zeroizing<String>),
+    /// More time.
+    MoreTime,
+    /// A receipt.
+    Receipt,
+    /// Cancel.
+    Cancel,
+    /// Back to the attract screen.
+    Finish,
+    /// Call staff.
+    Help,
+}
+
+/// Why an API request was refused; `code` is the stable name of LOCAL-API.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code.
+    pub code: &'static str,
+    /// English text for logs.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the orchestrator's queue carries.
+#[derive(Debug)]
+pub enum Msg {
+    /// From the world.
+    Input(Input),
+    /// From the touchscreen, with where to answer.
+    Api(ApiRequest, oneshot::Sender<Result<(), ApiError>>),
+    /// Stop taking sessions and exit when idle (SIGTERM, the daily restart).
+    Drain,
+}
+
+/// Bound of the orchestrator's queue: device drivers and the API wait when it is full
+/// (back-pressure), nothing is dropped.
+pub const QUEUE: usize = 256;
+
+/// Fixed settings of the orchestrator.
+#[derive(Clone)]
+pub struct Settings {
+    /// Kiosk id (printed on certificates).
+    pub kiosk_id: String,
+    /// Site name.
+    pub site: String,
+    /// Session limits.
+    pub session: SessionConfig,
+    /// Hours and restart.
+    pub schedule: Schedule,
+    /// Coins the hoppers pay.
+    pub hopper_coins: Vec<kiosk_core::Coin>,
+    /// Where else to go.
+    pub where_else: Vec<Elsewhere>,
+    /// How long an ended session stays on screen.
+    pub linger_ms: u64,
+}
+
+/// A basket line's details beyond what the session machine needs.
+#[derive(Debug, Clone)]
+struct Line {
+    code: DocCode,
+    name: String,
+    name_en: String,
+    agency: String,
+    copies: u8,
+    options: BTreeMap<String, String>,
+    address: Option<String>,
+    needs_identity: bool,
+}
+
+/// One running session.
+struct Run {
+    machine: Session,
+    lines: Vec<Line>,
+    prepared: Vec<Prepared>,
+    rrn: Option<Zeroizing<String>>,
+    token: Option<Zeroizing<String>>,
+    identity_attempt: Option<u8>,
+    scanning: bool,
+    pages_done: u32,
+    pages_total: u32,
+    printing: Option<(DocCode, IssueNumber)>,
+    guidance: Option<Guidance>,
+    ended_at_ms: Option<u64>,
+    receipt: bool,
+    span: tracing::Span,
+}
+
+/// The orchestrator.
+pub struct Kiosk<H: Hardware, N: Network> {
+    settings: Settings,
+    ledger: Ledger,
+    catalog: Arc<KioskCatalog>,
+    renderer: Arc<Renderer>,
+    signing: Arc<SigningKey>,
+    hw: H,
+    net: Arc<N>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    tx: mpsc::Sender<Msg>,
+    view: watch::Sender<Snapshot>,
+    devices: tokio::sync::broadcast::Sender<DeviceNote>,
+    run: Option<Run>,
+    last_session: u64,
+    earphone: bool,
+    draining: bool,
+    out_of_service: Option<String>,
+}
+
+/// Everything the orchestrator is built from.
+pub struct Parts<H, N> {
+    /// Settings.
+    pub settings: Settings,
+    /// The ledger (already recovered).
+    pub ledger: Ledger,
+    /// The catalog with this district's overrides.
+    pub catalog: Arc<KioskCatalog>,
+    /// The renderer.
+    pub renderer: Arc<Renderer>,
+    /// The key that signs the verification QR code.
+    pub signing: Arc<SigningKey>,
+    /// The devices.
+    pub hw: H,
+    /// The network.
+    pub net: Arc<N>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The orchestrator, its queue's receiving end, and the shell's handle.
+pub type Built<H, N> = (Kiosk<H, N>, mpsc::Receiver<Msg>, Handle);
+
+/// Handles the shell keeps: the queue, the view, device notes.
+#[derive(Clone)]
+pub struct Handle {
+    /// The queue.
+    pub tx: mpsc::Sender<Msg>,
+    /// The latest snapshot.
+    pub view: watch::Receiver<Snapshot>,
+    /// Device notes for the touchscreen (earphone, keypad).
+    pub devices: tokio::sync::broadcast::Sender<DeviceNote>,
+}
+
+impl Handle {
+    /// Sends an API request and waits for its answer.
+    pub async fn call(&self, req: ApiRequest) -> Result<(), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Api(req, tx))
+            .await
+            .map_err(|_| ApiError::new(503, "stopping", "the kiosk is stopping"))?;
+        rx.await
+            .map_err(|_| ApiError::new(503, "stopping", "the kiosk is stopping"))?
+    }
+}
+
+impl<H: Hardware, N: Network> Kiosk<H, N> {
+    /// Builds the orchestrator and its queue.
+    pub fn new(parts: Parts<H, N>) -> Result<Built<H, N>, kiosk_ledger::LedgerError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let last_session = parts.ledger.last_session()?;
+        let initial = Snapshot {
+            kiosk: KioskView {
+                id: parts.settings.kiosk_id.clone(),
+                site: parts.settings.site.clone(),
+                mode: "open",
+                reason: None,
+                hours: parts.settings.schedule.hours.to_string(),
+                exact_amount_only: false,
+                unavailable_agencies: Vec::new(),
+                earphone: false,
+                where_else: parts.settings.where_else.clone(),
+            },
+            session: None,
+        };
+        let (view, view_rx) = watch::channel(initial);
+        let (devices, _) = tokio::sync::broadcast::channel(64);
+        let handle = Handle {
+            tx: tx.clone(),
+            view: view_rx,
+            devices: devices.clone(),
+        };
+        let k = Kiosk {
+            settings: parts.settings,
+            ledger: parts.ledger,
+            catalog: parts.catalog,
+            renderer: parts.renderer,
+            signing: parts.signing,
+            hw: parts.hw,
+            net: parts.net,
+            clock: parts.clock,
+            metrics: parts.metrics,
+            tx,
+            view,
+            devices,
+            run: None,
+            last_session,
+            earphone: false,
+            draining: false,
+            out_of_service: None,
+        };
+        Ok((k, rx, handle))
+    }
+
+    /// Runs until drained (or the queue closes). Returns once no session is open.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> Ledger {
+        self.publish();
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Input(i) => self.on_input(i),
+                Msg::Api(req, answer) => {
+                    let r = self.on_api(req);
+                    let _ = answer.send(r);
+                }
+                Msg::Drain => self.draining = true,
+            }
+            self.publish();
+            if self.draining && self.run.is_none() {
+                info!("drained: no session open, stopping");
+                break;
+            }
+        }
+        self.ledger
+    }
+
+    /// The ledger (for tests and the self-check).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.unix_ms()
+    }
+
+    fn phase(&self) -> Phase {
+        self.settings.schedule.at(self.clock.local_time())
+    }
+
+    // ----- API ------------------------------------------------------------------------
+
+    fn on_api(&mut self, req: ApiRequest) -> Result<(), ApiError> {
+        match req {
+            ApiRequest::Begin => {
+                if self.run.as_ref().is_some_and(|r| r.ended_at_ms.is_none()) {
+                    return Err(ApiError::new(409, "session-active", "a session is running"));
+                }
+                if let Some(why) = self.closed_reason() {
+                    return Err(ApiError::new(503, "closed", why));
+                }
+                self.run = None;
+                let run = self.new_run();
+                self.run = Some(run);
+                self.feed(Event::Begin);
+                Ok(())
+            }
+            ApiRequest::Add {
+                code,
+                copies,
+                options,
+                address,
+            } => {
+                let line = self.check_line(&code, copies, options, address)?;
+                let run = self.active()?;
+                let _g = run.span.clone().entered();
+                let req = DocRequest {
+                    code: line.code.clone(),
+                    copies,
+                    needs_identity: line.needs_identity,
+                };
+                match run.machine.handle(Event::AddDocument(req)) {
+                    Ok(cmds) => {
+                        run.lines.push(line);
+                        self.execute_all(cmds);
+                        Ok(())
+                    }
+                    Err(e) => Err(rejected(&e)),
+                }
+            }
+            ApiRequest::Remove(n) => {
+                let run = self.active()?;
+                match run.machine.handle(Event::RemoveDocument { line: n }) {
+                    Ok(cmds) => {
+                        run.lines.remove(n);
+                        self.execute_all(cmds);
+                        Ok(())
+                    }
+                    Err(e) => Err(rejected(&e)),
+                }
+            }
+            ApiRequest::Confirm => self.feed_api(Event::Confirm),
+            ApiRequest::MoreTime => self.feed_api(Event::MoreTime),
+            ApiRequest::Receipt => {
+                self.feed_api(Event::ReceiptRequested)?;
+                if let Some(r) = &mut self.run {
+                    r.receipt = true;
+                }
+                Ok(())
+            }
+            ApiRequest::Cancel => {
+                let run = self.active()?;
+                if matches!(
+                    run.machine.state(),
+                    State::Printing | State::PayingChange | State::Done
+                ) {
+                    return Err(ApiError::new(422, "too-late", "printing has started"));
+                }
+                self.feed_api(Event::Cancel)
+            }
+            ApiRequest::Identity(rrn) => {
+                if !valid_rrn(&rrn) {
+                    return Err(ApiError::new(
+                        422,
+                        "bad-resident-number",
+                        "13 digits expected",
+                    ));
+                }
+                let run = self.active()?;
+                if run.machine.state() != State::Identifying {
+                    return Err(ApiError::new(422, "not-now", "no identity check now"));
+                }
+                let digits: Zeroizing<String> =
+                    Zeroizing::new(rrn.chars().filter(char::is_ascii_digit).collect());
+                run.rrn = Some(digits);
+                if run.identity_attempt.is_some() && !run.scanning {
+                    self.start_scan();
+                }
+                Ok(())
+            }
+            ApiRequest::Finish => {
+                match &self.run {
+                    Some(r) if r.ended_at_ms.is_some() => self.run = None,
+                    Some(_) => {
+                        return Err(ApiError::new(422, "not-now", "the session is not over"));
+                    }
+                    None => return Err(ApiError::new(404, "no-session", "no session")),
+                }
+                Ok(())
+            }
+            ApiRequest::Help => {
+                let session = self.run.as_ref().map(|r| r.machine.id().0);
+                warn!(
+                    incident = "help-requested",
+                    session, "a citizen asked for help"
+                );
+                self.metrics.incident("help-requested");
+                Ok(())
+            }
+        }
+    }
+
+    fn closed_reason(&self) -> Option<String> {
+        if self.draining {
+            return Some("the kiosk is restarting".into());
+        }
+        if let Some(r) = &self.out_of_service {
+            return Some(r.clone());
+        }
+        match self.phase() {
+            Phase::Open => None,
+            Phase::Closed => Some("outside opening hours".into()),
+            Phase::Draining | Phase::RestartDue => Some("the daily restart is near".into()),
+        }
+    }
+
+    fn active(&mut self) -> Result<&mut Run, ApiError> {
+        match &mut self.run {
+            Some(r) if r.ended_at_ms.is_none() => Ok(r),
+            _ => Err(ApiError::new(404, "no-session", "no session is running")),
+        }
+    }
+
+    fn feed_api(&mut self, e: Event) -> Result<(), ApiError> {
+        let run = self.active()?;
+        let _g = run.span.clone().entered();
+        match run.machine.handle(e) {
+            Ok(cmds) => {
+                self.execute_all(cmds);
+                Ok(())
+            }
+            Err(e) => Err(rejected(&e)),
+        }
+    }
+
+    fn check_line(
+        &self,
+        code: &str,
+        copies: u8,
+        options: BTreeMap<String, String>,
+        address: Option<String>,
+    ) -> Result<Line, ApiError> {
+        let doc = self
+            .catalog
+            .enabled_documents()
+            .find(|d| d.code.as_str() == code)
+            .ok_or_else(|| {
+                ApiError::new(422, "unknown-document", format!("no document {code:?}"))
+            })?;
+        if !self.net.agency_available(&doc.agency) || !self.net.network_available() {
+            return Err(ApiError::new(
+                422,
+                "document-unavailable",
+                format!("{}'s back end is down", doc.agency),
+            ));
+        }
+        if copies == 0 || copies > self.settings.session.max_copies {
+            return Err(ApiError::new(422, "bad-copies", "copies out of range"));
+        }
+        let mut chosen = BTreeMap::new();
+        for (k, v) in &options {
+            let opt = doc
+                .option(k)
+                .ok_or_else(|| ApiError::new(422, "bad-option", format!("no option {k:?}")))?;
+            if opt.choice(v).is_none() {
+                return Err(ApiError::new(
+                    422,
+                    "bad-option",
+                    format!("{k} = {v:?} is not offered"),
+                ));
+            }
+            chosen.insert(k.clone(), v.clone());
+        }
+        for opt in &doc.options {
+            chosen
+                .entry(opt.key.clone())
+                .or_insert_with(|| opt.default.clone());
+        }
+        let address = match (doc.requires, address) {
+            (Requirement::Address, Some(a)) => {
+                let a = a.trim().to_owned();
+                let ok =
+                    (2..=100).contains(&a.chars().count()) && a.chars().all(|c| !c.is_control());
+                if !ok {
+                    return Err(ApiError::new(
+                        422,
+                        "bad-address",
+                        "2 to 100 printable characters",
+                    ));
+                }
+                Some(a)
+            }
+            (Requirement::Address, None) => {
+                return Err(ApiError::new(
+                    422,
+                    "bad-address",
+                    "this document needs an address",
+                ));
+            }
+            (Requirement::Identity, Some(_)) => {
+                return Err(ApiError::new(
+                    422,
+                    "bad-address",
+                    "this document takes no address",
+                ));
+            }
+            (Requirement::Identity, None) => None,
+        };
+        Ok(Line {
+            code: doc.code.clone(),
+            name: doc.name_ko.clone(),
+            name_en: doc.name_en.clone(),
+            agency: doc.agency.clone(),
+            copies,
+            options: chosen,
+            address,
+            needs_identity: doc.requires.needs_identity(),
+        })
+    }
+
+    fn new_run(&mut self) -> Run {
+        self.last_session += 1;
+        let id = SessionId(self.last_session);
+        self.metrics.session_started();
+        Run {
+            machine: Session::new(id, self.settings.session, self.hoppers()),
+            lines: Vec::new(),
+            prepared: Vec::new(),
+            rrn: None,
+            token: None,
+            identity_attempt: None,
+            scanning: false,
+            pages_done: 0,
+            pages_total: 0,
+            printing: None,
+            guidance: None,
+            ended_at_ms: None,
+            receipt: false,
+            span: info_span!("session", id = id.0),
+        }
+    }
+
+    // ----- the world --------------------------------------------------------------------
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::CoinCredited(c) => self.feed_money(Event::CoinCredited(c)),
+            Input::NoteEscrowed(n) => self.feed_money(Event::NoteEscrowed(n)),
+            Input::NoteStacked(n) => self.feed(Event::NoteStacked(n)),
+            Input::NoteReturned(n) => self.feed(Event::NoteReturned(n)),
+            Input::HopperSettled { coin, paid, unpaid } => {
+                self.feed(Event::HopperSettled { coin, paid, unpaid })
+            }
+            Input::PagePrinted { job } => {
+                if let Some(r) = &mut self.run {
+                    r.pages_done += 1;
+                }
+                self.feed(Event::PagePrinted { job });
+            }
+            Input::CopyCompleted { job } => self.feed(Event::CopyCompleted { job }),
+            Input::PrintFailed {
+                job,
+                fault,
+                spoiled,
+            } => {
+                self.metrics.incident("print-failed");
+                self.feed(Event::PrintFailed {
+                    job,
+                    fault,
+                    spoiled,
+                })
+            }
+            Input::FingerScanned(result) => self.on_scanned(result),
+            Input::Device(note) => self.on_device(note),
+            Input::Net(done) => self.on_net(done),
+            Input::Tick => self.on_tick(),
+        }
+    }
+
+    fn on_device(&mut self, note: DeviceNote) {
+        match &note {
+            DeviceNote::Earphone { inserted } => self.earphone = *inserted,
+            DeviceNote::Online { device, online } => {
+                self.metrics.device_online(device, *online);
+            }
+            DeviceNote::Door { door, open } => {
+                info!(door, open, "door");
+            }
+            _ => {}
+        }
+        let _ = self.devices.send(note);
+    }
+
+    /// Money with no session: a session is opened to give it back (the machine's stray
+    /// money path), so even a coin dropped on an idle kiosk is booked and returned.
+    fn feed_money(&mut self, e: Event) {
+        if self.run.as_ref().is_none_or(|r| r.ended_at_ms.is_some()) {
+            warn!(
+                event = e.name(),
+                "money while no session runs: returning it"
+            );
+            let run = self.new_run();
+            self.run = Some(run);
+        }
+        self.feed(e);
+    }
+
+    fn feed(&mut self, e: Event) {
+        let Some(run) = &mut self.run else {
+            warn!(event = e.name(), "event with no session: ignored");
+            return;
+        };
+        let _g = run.span.clone().entered();
+        let name = e.name();
+        match run.machine.handle(e) {
+            Ok(cmds) => self.execute_all(cmds),
+            Err(err) => warn!(event = name, %err, "event refused by the session"),
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let mono = self.clock.mono_ms();
+        let linger = self.settings.linger_ms;
+        if self
+            .run
+            .as_ref()
+            .and_then(|r| r.ended_at_ms)
+            .is_some_and(|at| mono.saturating_sub(at) >= linger)
+        {
+            self.run = None;
+        }
+        if self.run.as_ref().is_some_and(|r| r.ended_at_ms.is_none()) {
+            self.feed(Event::Tick { now_ms: mono });
+        }
+        match self.phase() {
+            Phase::RestartDue if self.run.is_none() => self.draining = true,
+            _ => {}
+        }
+    }
+
+    fn on_scanned(&mut self, result: Result<Zeroizing<Vec<u8>>, String>) {
+        let Some(run) = &mut self.run else { return };
+        run.scanning = false;
+        let template = match result {
+            Ok(t) => t,
+            Err(reason) => {
+                warn!(%reason, "fingerprint scanner failed");
+                self.feed(Event::IdentityUnavailable);
+                return;
+            }
+        };
+        let Some(rrn) = run.rrn.clone() else { return };
+        let session = run.machine.id();
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = self.ledger.egov_sent(
+            &id,
+            Service::VerifyIdentity,
+            Some(session),
+            None,
+            None,
+            self.now_ms(),
+        ) {
+            error!(%e, "cannot save the message id: not sending");
+            self.feed(Event::IdentityUnavailable);
+            return;
+        }
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let outcome = net.verify_identity(&id, &rrn, &template).await;
+            drop(template);
+            drop(rrn);
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Identity {
+                    session: session.0,
+                    message_id: id,
+                    outcome,
+                })))
+                .await;
+        });
+    }
+
+    fn on_net(&mut self, done: NetDone) {
+        match done {
+            NetDone::Identity {
+                session,
+                message_id,
+                outcome,
+            } => {
+                let state = match &outcome {
+                    NetOutcome::Ok(_) => MessageState::Ok,
+                    NetOutcome::Failed(_) => MessageState::Failed,
+                    NetOutcome::Unknown => MessageState::Unknown,
+                };
+                self.settle(&message_id, state, None, None);
+                let Some(run) = &mut self.run else { return };
+                if run.machine.id().0 != session {
+                    return;
+                }
+                let event = match outcome {
+                    NetOutcome::Ok(token) => {
+                        run.token = Some(token);
+                        run.rrn = None; // wiped: the number is not needed any more
+                        Event::IdentityVerified
+                    }
+                    NetOutcome::Failed(NetFailure::FingerprintMismatch) => {
+                        Event::FingerprintMismatch
+                    }
+                    NetOutcome::Failed(_) | NetOutcome::Unknown => {
+                        run.rrn = None;
+                        Event::IdentityUnavailable
+                    }
+                };
+                self.feed(event);
+            }
+            NetDone::Fetched { session, lines } => self.on_fetched(session, lines),
+            NetDone::Reported {
+                message_id,
+                issue,
+                outcome,
+            } => {
+                let (state, ev) = match outcome {
+                    NetOutcome::Ok(ev) => (MessageState::Ok, Some(ev)),
+                    NetOutcome::Failed(f) => {
+                        warn!(?f, issue = issue.as_str(), "report refused");
+                        (MessageState::Failed, None)
+                    }
+                    NetOutcome::Unknown => (MessageState::Unknown, None),
+                };
+                self.settle(&message_id, state, None, ev);
+            }
+        }
+    }
+
+    fn settle(
+        &mut self,
+        id: &str,
+        state: MessageState,
+        issue: Option<IssueNumber>,
+        ev: Option<crate::ports::Evidence>,
+    ) {
+        let s = Settlement {
+            state,
+            issue,
+            request_sha256: ev.map(|e| e.request_sha256),
+            reply_sha256: ev.map(|e| e.reply_sha256),
+            at_ms: self.now_ms(),
+        };
+        if let Err(e) = self.ledger.egov_settle(id, &s) {
+            error!(%e, "cannot record a message outcome");
+        }
+    }
+
+    fn on_fetched(&mut self, session: u64, lines: Vec<(String, NetOutcome<Prepared>)>) {
+        let mut docs = Vec::new();
+        let mut failure = None;
+        for (id, outcome) in lines {
+            match outcome {
+                NetOutcome::Ok(p) => {
+                    self.settle(
+                        &id,
+                        MessageState::Ok,
+                        Some(p.issue.clone()),
+                        Some(p.evidence),
+                    );
+                    docs.push(p);
+                }
+                NetOutcome::Failed(f) => {
+                    self.settle(&id, MessageState::Failed, None, None);
+                    failure.get_or_insert(match f {
+                        NetFailure::NetworkDown => FetchFailure::NetworkDown,
+                        NetFailure::BackendDown(_) => FetchFailure::BackendDown,
+                        _ => FetchFailure::Refused,
+                    });
+                }
+                NetOutcome::Unknown => {
+                    self.settle(&id, MessageState::Unknown, None, None);
+                    failure.get_or_insert(FetchFailure::NetworkDown);
+                }
+            }
+        }
+        let resources = self.resources();
+        let Some(run) = &mut self.run else { return };
+        if run.machine.id().0 != session {
+            return;
+        }
+        if let Some(f) = failure {
+            // The documents that were fetched will not be printed: cancel their issues.
+            let issues: Vec<IssueNumber> = docs.iter().map(|d| d.issue.clone()).collect();
+            self.feed(Event::FetchFailed(f));
+            for issue in issues {
+                self.execute(Command::CancelIssue { issue });
+            }
+            return;
+        }
+        run.pages_total = run
+            .lines
+            .iter()
+            .zip(&docs)
+            .map(|(l, d)| d.pages * u32::from(l.copies))
+            .sum();
+        let fetched = docs
+            .iter()
+            .map(|d| FetchedDoc {
+                issue: d.issue.clone(),
+                fee_per_copy: d.fee,
+                pages: Sheets::new(d.pages),
+            })
+            .collect();
+        run.prepared = docs;
+        self.feed(Event::Fetched {
+            documents: fetched,
+            resources,
+        });
+    }
+
+    fn hoppers(&self) -> Hoppers {
+        let mut h = Hoppers::NONE;
+        for &coin in &self.settings.hopper_coins {
+            let won = self
+                .ledger
+                .balance(&Account::Hopper(coin))
+                .unwrap_or(0)
+                .max(0) as u64;
+            let count = won / coin.value().get();
+            h = h.with(coin, u32::try_from(count).unwrap_or(u32::MAX));
+        }
+        h
+    }
+
+    fn resources(&self) -> Resources {
+        let paper = self.ledger.balance(&Account::PaperTray).unwrap_or(0).max(0);
+        Resources {
+            paper: Sheets::new(u32::try_from(paper).unwrap_or(u32::MAX)),
+            toner_ok: self.hw.printer_ok(),
+            hoppers: self.hoppers(),
+        }
+    }
+
+    // ----- commands -------------------------------------------------------------------
+
+    fn execute_all(&mut self, cmds: Vec<Command>) {
+        for c in cmds {
+            self.execute(c);
+        }
+    }
+
+    fn execute(&mut self, cmd: Command) {
+        let at = self.now_ms();
+        match cmd {
+            Command::Book { transfer, pending } => {
+                let Some(run) = &self.run else { return };
+                let mut entry = Entry::new(transfer.clone(), at).session(run.machine.id());
+                let about_a_document = matches!(
+                    transfer.code(),
+                    kiosk_core::TransferCode::Fee
+                        | kiosk_core::TransferCode::SheetPrinted
+                        | kiosk_core::TransferCode::SheetSpoiled
+                );
+                if let Some((code, issue)) = run.printing.as_ref().filter(|_| about_a_document) {
+                    entry = entry.document(code.clone()).issue(issue.clone());
+                }
+                let op = match pending {
+                    Some(k) => match escrow_key(k) {
+                        Ok(key) => Op::Pending(entry.key(key)),
+                        Err(e) => {
+                            error!(%e, "bad escrow key");
+                            return;
+                        }
+                    },
+                    None => Op::Post(entry),
+                };
+                self.book(op, Some(&transfer));
+            }
+            Command::PostPending { key } => {
+                if let Ok(k) = escrow_key(key) {
+                    self.book(
+                        Op::PostPending {
+                            pending: Resolve::Key(k),
+                            at_ms: at,
+                        },
+                        None,
+                    );
+                }
+            }
+            Command::VoidPending { key } => {
+                if let Ok(k) = escrow_key(key) {
+                    self.book(
+                        Op::VoidPending {
+                            pending: Resolve::Key(k),
+                            at_ms: at,
+                        },
+                        None,
+                    );
+                }
+            }
+            Command::VerifyIdentity { attempt } => {
+                if let Some(run) = &mut self.run {
+                    run.identity_attempt = Some(attempt);
+                    run.guidance = Some(Guidance::RetryFingerprint {
+                        tries_left: self.settings.session.fingerprint_tries + 1 - attempt,
+                    });
+                    if run.rrn.is_some() {
+                        self.start_scan();
+                    }
+                }
+            }
+            Command::Fetch { documents } => self.start_fetch(documents.len()),
+            Command::CancelIssue { issue } => self.report(issue, None),
+            Command::ConfirmIssued { issue, copies } => {
+                let pages = self
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.prepared.iter().find(|p| p.issue == issue))
+                    .map_or(0, |p| p.pages * u32::from(copies));
+                self.report(issue, Some(pages));
+            }
+            Command::EnableAcceptors => self.hw.set_acceptors(true),
+            Command::DisableAcceptors => self.hw.set_acceptors(false),
+            Command::PaymentStatus { .. } => {}
+            Command::StackNote { note, .. } => self.hw.stack_note(note),
+            Command::ReturnNote { note, reason, .. } => {
+                info!(?reason, "returning a note");
+                self.hw.return_note(note)
+            }
+            Command::Print {
+                job,
+                code,
+                issue,
+                copy,
+                ..
+            } => {
+                let Some(run) = &mut self.run else { return };
+                let Some(p) = run.prepared.iter().find(|p| p.issue == issue) else {
+                    error!(job, "print command for an issue that was not fetched");
+                    return;
+                };
+                let (pdf, pages) = (p.pdf.clone(), p.pages);
+                run.printing = Some((code.clone(), issue.clone()));
+                self.metrics.print_submitted(code.as_str());
+                self.hw
+                    .print(job, format!("{code}-{issue}-{copy}"), pdf, pages);
+            }
+            Command::Dispense { coin, count } => self.hw.dispense(coin, count),
+            Command::RaiseIou { amount } => {
+                warn!(
+                    incident = "iou",
+                    amount = amount.get(),
+                    "change owed to a citizen"
+                );
+                self.metrics.incident("iou");
+            }
+            Command::PrintReceipt(r) => {
+                let (lines, iou) = receipt_lines(&r, &self.settings.kiosk_id, at);
+                self.hw.print_receipt(lines, iou);
+            }
+            Command::Guide(g) => {
+                if let Some(run) = &mut self.run {
+                    run.guidance = Some(g);
+                }
+            }
+            Command::Ended => {
+                let mono = self.clock.mono_ms();
+                if let Some(run) = &mut self.run {
+                    run.ended_at_ms = Some(mono);
+                    run.rrn = None;
+                    run.token = None;
+                    let outcome = match run.machine.state() {
+                        State::Done => "done",
+                        State::Canceled(r) => end_reason(r),
+                        _ => "other",
+                    };
+                    let _g = run.span.clone().entered();
+                    info!(
+                        outcome,
+                        inserted = run.machine.inserted().get(),
+                        fees = run.machine.fees().get(),
+                        paid_back = run.machine.paid_back().get(),
+                        owed = run.machine.owed().get(),
+                        "session ended"
+                    );
+                    self.metrics.session_ended(outcome);
+                    for l in &run.lines {
+                        self.metrics.issuance(l.code.as_str(), outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    fn book(&mut self, op: Op, transfer: Option<&kiosk_core::Transfer>) {
+        let started = std::time::Instant::now();
+        match self.ledger.apply(std::slice::from_ref(&op)) {
+            Ok(_) => self.metrics.ledger_commit(started.elapsed()),
+            Err(e) => {
+                // The books refused an entry the session decided: stop taking money.
+                error!(%e, ?transfer, "ledger refused an entry; taking the kiosk out of service");
+                self.out_of_service = Some("ledger error".into());
+                self.hw.set_acceptors(false);
+            }
+        }
+    }
+
+    fn start_scan(&mut self) {
+        let Some(run) = &mut self.run else { return };
+        let Some(rrn) = run.rrn.clone() else { return };
+        run.scanning = true;
+        run.guidance = None;
+        self.hw.scan_finger(rrn);
+    }
+
+    fn start_fetch(&mut self, n: usize) {
+        let at = self.now_ms();
+        let Some(run) = &self.run else { return };
+        let session = run.machine.id();
+        let mut jobs = Vec::new();
+        for line in run.lines.iter().take(n) {
+            let id = uuid::Uuid::new_v4().to_string();
+            jobs.push((id, line.clone()));
+        }
+        for (id, line) in &jobs {
+            if let Err(e) = self.ledger.egov_sent(
+                id,
+                Service::FetchDocument,
+                Some(session),
+                Some(&line.code),
+                None,
+                at,
+            ) {
+                error!(%e, "cannot save a message id: not fetching");
+                self.feed(Event::FetchFailed(FetchFailure::NetworkDown));
+                return;
+            }
+        }
+        let token = run.token.clone();
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        let renderer = self.renderer.clone();
+        let signing = self.signing.clone();
+        let kiosk_id = self.settings.kiosk_id.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for (id, line) in jobs {
+                let req = FetchRequest {
+                    code: line.code.clone(),
+                    agency: line.agency.clone(),
+                    options: line.options.clone(),
+                    token: if line.needs_identity {
+                        token.clone()
+                    } else {
+                        None
+                    },
+                    address: line.address.clone(),
+                };
+                let started = std::time::Instant::now();
+                let outcome = net.fetch_document(&id, &req).await;
+                metrics.egov_latency("fetch-document", started.elapsed());
+                let outcome = match outcome {
+                    NetOutcome::Ok(doc) => {
+                        let renderer = renderer.clone();
+                        let signing = signing.clone();
+                        let kiosk_id = kiosk_id.clone();
+                        let line = line.clone();
+                        let rendered = tokio::task::spawn_blocking(move || {
+                            render(&renderer, &signing, &kiosk_id, &line, doc, at)
+                        })
+                        .await;
+                        match rendered {
+                            Ok(Ok(p)) => NetOutcome::Ok(p),
+                            Ok(Err(e)) => NetOutcome::Failed(NetFailure::BadReply(e)),
+                            Err(e) => NetOutcome::Failed(NetFailure::BadReply(e.to_string())),
+                        }
+                    }
+                    NetOutcome::Failed(f) => NetOutcome::Failed(f),
+                    NetOutcome::Unknown => NetOutcome::Unknown,
+                };
+                let stop = !matches!(outcome, NetOutcome::Ok(_));
+                out.push((id, outcome));
+                if stop {
+                    break;
+                }
+            }
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Fetched {
+                    session: session.0,
+                    lines: out,
+                })))
+                .await;
+        });
+    }
+
+    fn report(&mut self, issue: IssueNumber, confirm_pages: Option<u32>) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let service = if confirm_pages.is_some() {
+            Service::ConfirmIssued
+        } else {
+            Service::CancelIssue
+        };
+        let session = self.run.as_ref().map(|r| r.machine.id());
+        if let Err(e) =
+            self.ledger
+                .egov_sent(&id, service, session, None, Some(&issue), self.now_ms())
+        {
+            error!(%e, "cannot save a message id; the reconciler will report it");
+            return;
+        }
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let outcome = match confirm_pages {
+                Some(p) => net.confirm_issued(&id, &issue, p).await,
+                None => net.cancel_issue(&id, &issue).await,
+            };
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Reported {
+                    message_id: id,
+                    issue,
+                    outcome,
+                })))
+                .await;
+        });
+    }
+
+    // ----- the view -------------------------------------------------------------------
+
+    fn publish(&mut self) {
+        let mode = if self.out_of_service.is_some() {
+            "out-of-service"
+        } else if self.draining {
+            "restarting"
+        } else {
+            match self.phase() {
+                Phase::Open if !self.net.network_available() => "out-of-service",
+                Phase::Open => "open",
+                Phase::Closed => "out-of-hours",
+                Phase::Draining | Phase::RestartDue => "restarting",
+            }
+        };
+        let reason = self.out_of_service.clone().or_else(|| {
+            (!self.net.network_available()).then(|| "the e-government network is down".into())
+        });
+        let hoppers = self.hoppers();
+        let exact = !self
+            .settings
+            .hopper_coins
+            .iter()
+            .any(|&c| hoppers.available(c) >= 10);
+        let unavailable: Vec<String> = self
+            .catalog
+            .catalog()
+            .agencies()
+            .iter()
+            .filter(|a| !self.net.agency_available(&a.code))
+            .map(|a| a.code.clone())
+            .collect();
+        let session = self.run.as_ref().map(|r| session_view(r, &self.settings));
+        for (coin, _) in self.settings.hopper_coins.iter().map(|c| (c, ())) {
+            self.metrics
+                .hopper_level(coin.value().get(), hoppers.available(*coin));
+        }
+        self.metrics
+            .paper(self.ledger.balance(&Account::PaperTray).unwrap_or(0));
+        let snap = Snapshot {
+            kiosk: KioskView {
+                id: self.settings.kiosk_id.clone(),
+                site: self.settings.site.clone(),
+                mode,
+                reason: if mode == "open" { None } else { reason },
+                hours: self.settings.schedule.hours.to_string(),
+                exact_amount_only: exact,
+                unavailable_agencies: unavailable,
+                earphone: self.earphone,
+                where_else: self.settings.where_else.clone(),
+            },
+            session,
+        };
+        self.view.send_if_modified(|old| {
+            if *old == snap {
+                false
+            } else {
+                *old = snap;
+                true
+            }
+        });
+    }
+}
+
+fn session_view(r: &Run, s: &Settings) -> SessionView {
+    let m = &r.machine;
+    let basket = r
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LineView {
+            line: i,
+            code: l.code.to_string(),
+            name: l.name.clone(),
+            name_en: l.name_en.clone(),
+            copies: l.copies,
+            options: l.options.clone(),
+            needs_identity: l.needs_identity,
+            fee_per_copy: r.prepared.get(i).map(|p| p.fee.get()),
+            pages: r.prepared.get(i).map(|p| p.pages),
+        })
+        .collect();
+    let needed = r.lines.iter().any(|l| l.needs_identity);
+    let tries_used = r.identity_attempt.map_or(0, |a| a.saturating_sub(1));
+    let due = m.due().get();
+    let inserted = m.inserted().get();
+    let ended = r.ended_at_ms.map(|_| EndedView {
+        reason: match m.state() {
+            State::Done => "done",
+            State::Canceled(reason) => end_reason(reason),
+            _ => "other",
+        },
+        inserted,
+        fees: m.fees().get(),
+        paid_back: m.paid_back().get(),
+        owed: m.owed().get(),
+    });
+    let guidance = if r.scanning {
+        Some(serde_json::json!({"kind": "place-finger"}))
+    } else {
+        r.guidance.map(guidance_json)
+    };
+    SessionView {
+        id: m.id().0,
+        state: m.state().name(),
+        basket,
+        identity: IdentityView {
+            needed,
+            given: r.rrn.is_some() || r.token.is_some(),
+            tries_left: s.session.fingerprint_tries.saturating_sub(tries_used),
+            scanning: r.scanning,
+        },
+        due,
+        inserted,
+        change: inserted.saturating_sub(due.max(m.fees().get())),
+        exact_amount_only: false,
+        printing: PrintingView {
+            pages_done: r.pages_done,
+            pages_total: r.pages_total,
+        },
+        receipt: r.receipt,
+        guidance,
+        ended,
+    }
+}
+
+fn end_reason(r: EndReason) -> &'static str {
+    match r {
+        EndReason::CitizenCanceled => "citizen-canceled",
+        EndReason::TimedOut => "timed-out",
+        EndReason::IdentityFailed => "identity-failed",
+        EndReason::IdentityUnavailable => "identity-unavailable",
+        EndReason::FetchFailed(_) => "fetch-failed",
+        EndReason::CannotServe(_) => "cannot-serve",
+        EndReason::StrayMoney => "stray-money",
+    }
+}
+
+fn guidance_json(g: Guidance) -> serde_json::Value {
+    use kiosk_core::session::{CounterReason, Outage, PrintFault, Refusal, ReturnReason};
+    use serde_json::json;
+    match g {
+        Guidance::TimeoutWarning { ms_left } => {
+            json!({"kind": "timeout-warning", "seconds_left": ms_left.div_ceil(1000)})
+        }
+        Guidance::RetryFingerprint { tries_left } => {
+            json!({"kind": "retry-fingerprint", "tries_left": tries_left})
+        }
+        Guidance::GoToCounter(r) => json!({"kind": "go-to-counter", "why": match r {
+            CounterReason::FingerprintNotMatched => "fingerprint-not-matched",
+            CounterReason::RequestRefused => "request-refused",
+        }}),
+        Guidance::GoElsewhere(o) => json!({"kind": "go-elsewhere", "why": match o {
+            Outage::Network => "network",
+            Outage::Backend => "backend",
+            Outage::IdentityService => "identity-service",
+        }}),
+        Guidance::CannotServe(r) => json!({"kind": "cannot-serve", "why": match r {
+            Refusal::NotEnoughPaper { .. } => "not-enough-paper",
+            Refusal::TonerOut => "toner-out",
+            Refusal::DueTooLarge => "due-too-large",
+            Refusal::TooManyPages => "too-many-pages",
+        }}),
+        Guidance::PrintFailed { fault, refund } => json!({"kind": "print-failed",
+            "fault": match fault { PrintFault::Jam => "jam", PrintFault::TrayEmpty => "tray-empty", PrintFault::Other => "other" },
+            "refund": refund.get()}),
+        Guidance::Canceled => json!({"kind": "canceled"}),
+        Guidance::TimedOut => json!({"kind": "timed-out"}),
+        Guidance::NoteReturned(r) => json!({"kind": "note-returned", "why": match r {
+            ReturnReason::NotNeeded => "not-needed",
+            ReturnReason::CannotMakeChange => "cannot-make-change",
+            ReturnReason::NotAccepting => "not-accepting",
+        }}),
+    }
+}
+
+fn rejected(e: &kiosk_core::session::Rejected) -> ApiError {
+    use kiosk_core::session::Rejected as R;
+    let code = match e {
+        R::BasketFull { .. } => "basket-full",
+        R::BadCopies { .. } => "bad-copies",
+        R::NoSuchLine(_) => "bad-request",
+        R::EmptyBasket => "empty-basket",
+        _ => "not-now",
+    };
+    ApiError::new(422, code, e.to_string())
+}
+
+fn escrow_key(k: kiosk_core::session::EscrowKey) -> Result<IdempotencyKey, kiosk_core::IdError> {
+    IdempotencyKey::new(&format!("escrow:{}:{}", k.session.0, k.seq))
+}
+
+/// 13 digits, with or without the hyphen after the sixth.
+pub fn valid_rrn(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.len() {
+        13 => b.iter().all(u8::is_ascii_digit),
+        14 => {
+            b[6] == b'-'
+                && b[..6].iter().all(u8::is_ascii_digit)
+                && b[7..].iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
+fn render(
+    renderer: &Renderer,
+    signing: &SigningKey,
+    kiosk_id: &str,
+    line: &Line,
+    doc: crate::ports::FetchedDocument,
+    at_ms: i64,
+) -> Result<Prepared, String> {
+    kiosk_render::check_data(&doc.data).map_err(|e| e.to_string())?;
+    let req = RenderRequest {
+        code: line.code.clone(),
+        issue_number: doc.issue.clone(),
+        issued_at: IssuedAt::from_unix(at_ms.div_euclid(1000)).map_err(|e| e.to_string())?,
+        kiosk_id: kiosk_id.to_owned(),
+        options: line.options.clone(),
+        data: doc.data,
+    };
+    let r = renderer.render(&req, signing).map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        issue: doc.issue,
+        fee: doc.fee,
+        pages: u32::try_from(r.pages).map_err(|e| e.to_string())?,
+        pdf: Arc::new(r.pdf),
+        evidence: doc.evidence,
+    })
+}
+
+fn receipt_lines(r: &Receipt, kiosk: &str, at_ms: i64) -> (Vec<String>, Option<String>) {
+    let when = IssuedAt::from_unix(at_ms.div_euclid(1000))
+        .map(|t| t.display_kst())
+        .unwrap_or_default();
+    let mut lines = vec![
+        "무인민원발급기 영수증".to_owned(),
+        format!("{kiosk} #{}", r.session.0),
+        when,
+        "--------------------------------".to_owned(),
+    ];
+    for l in &r.lines {
+        lines.push(format!("{} x{}", l.code, l.copies));
+        lines.push(format!(
+            "  {}  {}",
+            l.issue,
+            Won::new(l.fee_per_copy.get() * u64::from(l.copies))
+        ));
+    }
+    lines.push("--------------------------------".to_owned());
+    lines.push(format!("투입 {}", r.inserted));
+    lines.push(format!("수수료 {}", r.fees));
+    lines.push(format!("거스름 {}", r.paid_back));
+    let iou = (!r.owed.is_zero()).then(|| format!("미지급 거스름 {} - 직원에게 문의", r.owed));
+    (lines, iou)
+}

@@ -1,0 +1,15 @@
+//! kiosk-daemon: the program that runs each kiosk.
+//!
+//! The shell around kiosk-core's session machine: it reads `config/kiosk.toml`, settles
+//! what a crash left behind, starts the device drivers and the e-government client, and
+//! runs the orchestrator ([`kiosk::Kiosk`]) that turns citizens' touches and devices'
+//! events into ledger entries, device commands and network calls. The touchscreen talks
+//! to it over the local API ([`api`]) on 127.0.0.1 only.
+
+pub mod clock;
+pub mod config;
+pub mod kiosk;
+pub mod metrics;
+pub mod ports;
+pub mod schedule;
+pub mod view;

@@ -1,0 +1,277 @@
+//! The two edges the orchestrator talks through: the devices and the e-government network.
+//!
+//! Both are traits so the orchestrator can be driven by the real drivers over serial ports
+//! and mutual TLS (the daemon, the end-to-end tests) or by in-memory doubles (its unit
+//! tests and the throughput benchmark). Device commands are fire-and-forget: their results
+//! come back as [`Input`]s on the orchestrator's one queue, in the order the world
+//! produced them, exactly like a real device's events.
+
+use kiosk_core::session::PrintFault;
+use kiosk_core::{Coin, DocCode, IssueNumber, Note, Sheets, Won};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What the world tells the orchestrator.
+#[derive(Debug)]
+pub enum Input {
+    /// A coin was accepted (and routed).
+    CoinCredited(Coin),
+    /// A note is held in escrow.
+    NoteEscrowed(Note),
+    /// The note in escrow reached the stacker.
+    NoteStacked(Note),
+    /// The note in escrow went back to the citizen.
+    NoteReturned(Note),
+    /// A hopper finished a payout.
+    HopperSettled {
+        /// The coin.
+        coin: Coin,
+        /// Coins that left.
+        paid: u32,
+        /// Coins that did not.
+        unpaid: u32,
+    },
+    /// A page of a print job came out.
+    PagePrinted {
+        /// The job.
+        job: u32,
+    },
+    /// A print job completed.
+    CopyCompleted {
+        /// The job.
+        job: u32,
+    },
+    /// A print job failed.
+    PrintFailed {
+        /// The job.
+        job: u32,
+        /// Why.
+        fault: PrintFault,
+        /// Sheets taken from the tray but not delivered.
+        spoiled: Sheets,
+    },
+    /// The fingerprint scanner read a finger (or failed to).
+    FingerScanned(Result<Zeroizing<Vec<u8>>, String>),
+    /// A state change of a device worth showing or acting on.
+    Device(DeviceNote),
+    /// A network call finished (see [`crate::kiosk`]).
+    Net(NetDone),
+    /// Time passed.
+    Tick,
+}
+
+/// Device states the orchestrator keeps (for the self-check, the screen and metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DeviceNote {
+    /// A device is online or not.
+    Online {
+        /// Which.
+        device: &'static str,
+        /// Whether.
+        online: bool,
+    },
+    /// The A4 printer's toner can print or not.
+    Toner {
+        /// Whether it can.
+        ok: bool,
+    },
+    /// Earphones plugged in or out.
+    Earphone {
+        /// Whether inserted.
+        inserted: bool,
+    },
+    /// A door opened or closed.
+    Door {
+        /// Which.
+        door: &'static str,
+        /// Whether open.
+        open: bool,
+    },
+    /// A key of the physical keypad.
+    Keypad {
+        /// The key name.
+        key: String,
+    },
+    /// The validator's stacker is full.
+    StackerFull,
+}
+
+/// The devices, as the orchestrator commands them.
+pub trait Hardware: Send + 'static {
+    /// Lets coins and notes in, or stops them.
+    fn set_acceptors(&mut self, on: bool);
+    /// Moves the note in escrow to the stacker.
+    fn stack_note(&mut self, note: Note);
+    /// Gives the note in escrow back.
+    fn return_note(&mut self, note: Note);
+    /// Pays out coins.
+    fn dispense(&mut self, coin: Coin, count: u32);
+    /// Prints a PDF as job `job`, page by page.
+    fn print(&mut self, job: u32, name: String, pdf: Arc<Vec<u8>>, pages: u32);
+    /// Prints a receipt.
+    fn print_receipt(&mut self, lines: Vec<String>, iou: Option<String>);
+    /// Reads a finger. The resident number is only a hint for simulated scanners, which
+    /// have no finger to read; a real scanner ignores it.
+    fn scan_finger(&mut self, rrn: Zeroizing<String>);
+    /// Whether the A4 printer can print now (toner, not jammed, online).
+    fn printer_ok(&self) -> bool;
+}
+
+/// How a network call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetOutcome<T> {
+    /// Answered and verified.
+    Ok(T),
+    /// Refused, or never sent.
+    Failed(NetFailure),
+    /// Sent; the answer was lost. Settle by message id, never by guessing.
+    Unknown,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetFailure {
+    /// The fingerprint did not match.
+    FingerprintMismatch,
+    /// The network refused the request.
+    Refused(String),
+    /// The network cannot be reached (or its breaker is open).
+    NetworkDown,
+    /// One back end (agency) is down.
+    BackendDown(String),
+    /// The reply did not parse or verify.
+    BadReply(String),
+}
+
+/// Hashes kept as evidence (no personal data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evidence {
+    /// SHA-256 of the request bytes.
+    pub request_sha256: [u8; 32],
+    /// SHA-256 of the reply bytes.
+    pub reply_sha256: [u8; 32],
+}
+
+/// What to fetch for one basket line.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// The type.
+    pub code: DocCode,
+    /// Its agency (for the per-back-end breaker).
+    pub agency: String,
+    /// The citizen's options.
+    pub options: BTreeMap<String, String>,
+    /// The identity token, for personal documents.
+    pub token: Option<Zeroizing<String>>,
+    /// The parcel or building address, for property documents.
+    pub address: Option<String>,
+}
+
+/// A fetched document.
+#[derive(Debug, Clone)]
+pub struct FetchedDocument {
+    /// The issue number.
+    pub issue: IssueNumber,
+    /// The fee per copy.
+    pub fee: Won,
+    /// The document data for the template.
+    pub data: serde_json::Value,
+    /// Evidence.
+    pub evidence: Evidence,
+}
+
+/// What an earlier message became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageFate {
+    /// It was done; the issue number it produced, if any.
+    Completed(Option<IssueNumber>, Evidence),
+    /// It failed.
+    Failed,
+    /// The network never received it.
+    NotReceived,
+}
+
+/// The e-government network.
+pub trait Network: Send + Sync + 'static {
+    /// Checks a resident number and a fingerprint template; answers a short-lived token.
+    fn verify_identity(
+        &self,
+        id: &str,
+        rrn: &str,
+        template: &[u8],
+    ) -> impl Future<Output = NetOutcome<Zeroizing<String>>> + Send;
+    /// Fetches a document's data, issue number and fee.
+    fn fetch_document(
+        &self,
+        id: &str,
+        req: &FetchRequest,
+    ) -> impl Future<Output = NetOutcome<FetchedDocument>> + Send;
+    /// Reports a document printed.
+    fn confirm_issued(
+        &self,
+        id: &str,
+        issue: &IssueNumber,
+        pages: u32,
+    ) -> impl Future<Output = NetOutcome<Evidence>> + Send;
+    /// Reports a document not printed.
+    fn cancel_issue(
+        &self,
+        id: &str,
+        issue: &IssueNumber,
+    ) -> impl Future<Output = NetOutcome<Evidence>> + Send;
+    /// Asks what became of an earlier message.
+    fn message_status(&self, id: &str) -> impl Future<Output = NetOutcome<MessageFate>> + Send;
+    /// Whether an agency's documents can be fetched now (its breaker is closed).
+    fn agency_available(&self, agency: &str) -> bool;
+    /// Whether the network as a whole is reachable (its breaker is closed).
+    fn network_available(&self) -> bool;
+}
+
+/// A finished network call, routed back to the orchestrator.
+#[derive(Debug)]
+pub enum NetDone {
+    /// The identity check of `session`.
+    Identity {
+        /// The session.
+        session: u64,
+        /// The message.
+        message_id: String,
+        /// The token or why not.
+        outcome: NetOutcome<Zeroizing<String>>,
+    },
+    /// The fetch of every basket line of `session`, rendered.
+    Fetched {
+        /// The session.
+        session: u64,
+        /// One per basket line, in order.
+        lines: Vec<(String, NetOutcome<Prepared>)>,
+    },
+    /// A confirm or cancel ended.
+    Reported {
+        /// The message.
+        message_id: String,
+        /// The issue.
+        issue: IssueNumber,
+        /// The outcome.
+        outcome: NetOutcome<Evidence>,
+    },
+}
+
+/// A fetched document rendered and ready to print.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The issue number.
+    pub issue: IssueNumber,
+    /// The fee per copy.
+    pub fee: Won,
+    /// Pages of one copy.
+    pub pages: u32,
+    /// The PDF.
+    pub pdf: Arc<Vec<u8>>,
+    /// Evidence.
+    pub evidence: Evidence,
+}
