@@ -1,7 +1,8 @@
 //! `kiosk-sim all --config FILE`: a whole kiosk's set of simulated devices in one process.
 //!
 //! The file names the devices a kiosk has; every one is started on its own pty with its
-//! own control socket, and one JSON line maps device names to `{port, control}`.
+//! own control socket, and one JSON line maps device names to `{port, control}` (the A4
+//! printer, on a TCP port, to `{uri, control}`).
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -23,6 +24,32 @@ pub struct KioskDevices {
     pub receipt_printer: Option<Empty>,
     /// The I/O board running the firmware logic.
     pub io_board: Option<IoBoard>,
+    /// The IPP A4 printer.
+    pub a4_printer: Option<A4Printer>,
+}
+
+/// The A4 printer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct A4Printer {
+    /// Sheets in the tray at start.
+    #[serde(default = "default_paper")]
+    pub paper: u32,
+    /// Milliseconds per printed page (0: a job prints at once).
+    #[serde(default = "default_page_ms")]
+    pub page_ms: u64,
+    /// Where completed jobs' PDFs are saved, if anywhere.
+    pub save_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1, a free port).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+fn default_paper() -> u32 {
+    500
+}
+
+fn default_page_ms() -> u64 {
+    200
 }
 
 /// A ccTalk device's line settings.
@@ -114,6 +141,14 @@ impl KioskDevices {
             }
             if !coins.insert(h.coin) {
                 anyhow::bail!("two hoppers for the {}-won coin", h.coin);
+            }
+        }
+        if let Some(p) = &d.a4_printer {
+            if p.paper > crate::a4_printer::device::MAX_TRAY {
+                anyhow::bail!(
+                    "a4_printer paper must be at most {}",
+                    crate::a4_printer::device::MAX_TRAY
+                );
             }
         }
         if d.hopper.len() > 8 {

@@ -1,6 +1,7 @@
-//! `kiosk-sim`: device simulators on pseudo-terminals.
+//! `kiosk-sim`: device simulators on pseudo-terminals (and the A4 printer on IPP/HTTP).
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use kiosk_devices::sim::cctalk::SimLine;
 use kiosk_devices::sim::{CoinAcceptorSim, HopperSim, ReceiptPrinterSim, ValidatorSim};
 use kiosk_firmware::Config;
 use kiosk_ioproto::Key;
+use kiosk_sim::a4_printer::{A4PrinterOptions, A4PrinterSim, DEFAULT_MAX_DOCUMENT};
 use kiosk_sim::control::{ControlServer, ControlledSim};
 use kiosk_sim::io_board::{IoBoardOptions, IoBoardSim};
 use serialport::{SerialPort as _, TTYPort};
@@ -87,6 +89,28 @@ enum Command {
     /// An ESC/POS receipt printer (80 mm, Hangul in two-byte mode).
     /// Prints `{"port": ..., "control": ...}` on one line and serves until killed.
     ReceiptPrinter {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// An IPP A4 laser printer on HTTP (paper tray, toner, faults injected over the control
+    /// socket). Prints `{"uri": ..., "control": ...}` on one line and serves until SIGTERM or
+    /// SIGINT.
+    A4Printer {
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Sheets in the tray at start.
+        #[arg(long, default_value_t = 500)]
+        paper: u32,
+        /// Milliseconds per printed page (0: a job prints at once).
+        #[arg(long, default_value_t = 200)]
+        page_ms: u64,
+        /// Save every completed job's PDF here, as `<job-id>-<job-name>.pdf`.
+        #[arg(long)]
+        save_dir: Option<PathBuf>,
+        /// The largest document accepted, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_DOCUMENT)]
+        max_document: usize,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -253,23 +277,96 @@ fn serve_all(config: &std::path::Path) -> anyhow::Result<()> {
         );
         board = Some(sim);
     }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", serde_json::Value::Object(map))?;
-    out.flush()?;
-    drop(out);
-    // Serve until killed: the servers run on their own threads.
-    if let Some(b) = board {
-        b.wait();
-    } else if let Some(s) = servers.pop() {
-        s.wait();
+    let mut printer = None;
+    if let Some(p) = &devices.a4_printer {
+        let mut options = A4PrinterOptions::new(sock("a4-printer"));
+        if let Some(listen) = p.listen {
+            options.listen = listen;
+        }
+        options.paper = p.paper;
+        options.page = Duration::from_millis(p.page_ms);
+        options.save_dir.clone_from(&p.save_dir);
+        let sim = A4PrinterSim::start(options)?;
+        map.insert(
+            "a4-printer".into(),
+            serde_json::json!({"uri": sim.uri(), "control": sim.control_path().display().to_string()}),
+        );
+        printer = Some(sim);
     }
+    // Serve until SIGTERM or SIGINT: the servers run on their own threads.
+    until_signal(|| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::Value::Object(map))?;
+        out.flush()?;
+        Ok(())
+    })?;
+    drop(printer);
+    drop(board);
+    drop(servers);
     drop(hosts);
     Ok(())
+}
+
+/// Runs `ready` once SIGTERM and SIGINT are caught, then blocks until one arrives, so a
+/// signal sent right after the ready line still stops the process cleanly (sockets removed).
+fn until_signal(ready: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        ready()?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::All { config } => serve_all(&config),
+        Command::A4Printer {
+            listen,
+            paper,
+            page_ms,
+            save_dir,
+            max_document,
+            control,
+        } => {
+            if paper > kiosk_sim::a4_printer::device::MAX_TRAY {
+                bail!(
+                    "--paper must be at most {}",
+                    kiosk_sim::a4_printer::device::MAX_TRAY
+                );
+            }
+            let sim = A4PrinterSim::start(A4PrinterOptions {
+                listen,
+                control_path: control.path("a4-printer"),
+                paper,
+                page: Duration::from_millis(page_ms),
+                save_dir,
+                max_document,
+            })?;
+            until_signal(|| {
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({
+                        "uri": sim.uri(),
+                        "control": sim.control_path().display().to_string(),
+                    })
+                )?;
+                out.flush()?;
+                Ok(())
+            })?;
+            drop(sim);
+            Ok(())
+        }
         Command::IoBoard {
             key_hex,
             key_file,

@@ -1,0 +1,638 @@
+//! `kiosk-sim a4-printer` against the SHIPPING IPP driver (`kiosk_devices::ipp::printer`), raw
+//! IPP requests, random bytes and (when installed) CUPS's `ipptool`.
+//!
+//! Deterministic: pages are counted, never timed; every wait is bounded by PATIENCE, which is
+//! never asserted as a duration.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ipp::model::StatusCode;
+use ipp::operation::builder::IppOperationBuilder;
+use ipp::parser::IppParser;
+use ipp::payload::IppPayload;
+use ipp::prelude::{IppClient, Uri};
+use ipp::reader::IppReader;
+use ipp::request::IppRequestResponse;
+use kiosk_devices::api::{CompletionCode, DeviceHandle, Event, QueueSizes};
+use kiosk_devices::ipp::printer::{self, A4Command, A4Event, A4Job, A4Payload, A4PrinterConfig};
+use kiosk_devices::ipp::{Condition, Health, JobState};
+use kiosk_sim::a4_printer::pdf::blank_pdf;
+use kiosk_sim::a4_printer::{A4PrinterOptions, A4PrinterSim};
+use proptest::prelude::*;
+use tokio::sync::mpsc::Receiver;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+struct Rig {
+    sim: A4PrinterSim,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(paper: u32, page_ms: u64) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = A4PrinterOptions::new(dir.path().join("a4.sock"));
+        o.paper = paper;
+        o.page = Duration::from_millis(page_ms);
+        o.save_dir = Some(dir.path().join("printed"));
+        let sim = A4PrinterSim::start(o).unwrap();
+        Rig { sim, dir }
+    }
+
+    fn control(&self, line: &str) -> serde_json::Value {
+        let a = self.sim.control(line);
+        assert_eq!(a["ok"], true, "{line}: {a}");
+        a
+    }
+
+    fn saved(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path().join("printed"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+type Handle = DeviceHandle<A4Command, A4Payload>;
+
+fn config(uri: &str) -> A4PrinterConfig {
+    A4PrinterConfig {
+        uri: uri.to_owned(),
+        poll_interval: Duration::from_secs(3600),
+        job_poll: Duration::from_millis(20),
+        request_timeout: Duration::from_secs(5),
+        job_timeout: Duration::from_secs(20),
+        stall_timeout: Duration::from_millis(300),
+        offline_after: 2,
+        ..A4PrinterConfig::default()
+    }
+}
+
+async fn until<E: Clone + std::fmt::Debug>(
+    rx: &mut Receiver<Event<E>>,
+    mut pred: impl FnMut(&E) -> bool,
+) -> (E, Vec<E>) {
+    let mut before = Vec::new();
+    let res = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let ev = rx.recv().await.expect("device actor stopped");
+            if pred(&ev.body) {
+                return ev.body;
+            }
+            before.push(ev.body);
+        }
+    })
+    .await;
+    match res {
+        Ok(e) => (e, before),
+        Err(_) => panic!("no matching event; saw {before:?}"),
+    }
+}
+
+async fn driver(rig: &Rig) -> (Handle, Receiver<Event<A4Event>>) {
+    let (h, mut rx) = printer::spawn(config(rig.sim.uri()), QueueSizes::default());
+    let (ready, _) = until(&mut rx, |e| {
+        matches!(e, A4Event::Ready(_) | A4Event::Offline { .. })
+    })
+    .await;
+    assert!(matches!(ready, A4Event::Ready(_)), "{ready:?}");
+    (h, rx)
+}
+
+fn job(pages: usize) -> A4Job {
+    A4Job {
+        name: "resident-register-copy 1234-5678".into(),
+        pdf: blank_pdf(pages),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_page_pdf_prints_completes_and_is_saved() {
+    let rig = Rig::start(500, 20);
+    let (h, mut rx) = driver(&rig).await;
+    let c = h.call(A4Command::Print(job(3))).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert_eq!(r.job.state, JobState::Completed);
+    assert_eq!(r.job.pages_completed, 3);
+    assert_eq!(r.status.health, Health::Ok, "{:?}", r.status);
+
+    // The driver saw the pages come out one by one, never going back.
+    let mut pages = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let A4Event::Job(p) = e.body {
+            pages.push(p.pages_completed);
+        }
+    }
+    assert!(pages.windows(2).all(|w| w[0] <= w[1]), "{pages:?}");
+    assert_eq!(pages.last(), Some(&3));
+
+    let name = format!("{}-resident-register-copy_1234-5678.pdf", r.job.job_id);
+    assert_eq!(rig.saved(), std::slice::from_ref(&name));
+    assert_eq!(
+        std::fs::read(rig.dir.path().join("printed").join(&name)).unwrap(),
+        blank_pdf(3)
+    );
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["paper"], 497, "{s}");
+    assert_eq!(s["printed_pages"], 3, "{s}");
+    assert_eq!(s["jobs"][0]["state"], "completed", "{s}");
+    assert_eq!(s["jobs"][0]["impressions_completed"], 3, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jam_after_one_page_fails_the_job_and_stops_the_printer_until_cleared() {
+    let rig = Rig::start(500, 20);
+    let (h, _rx) = driver(&rig).await;
+    rig.control(r#"{"cmd":"jam","after_pages":1}"#);
+    let c = h.call(A4Command::Print(job(3))).await.unwrap();
+    assert_eq!(c.code, CompletionCode::HardwareError, "{c:?}");
+    assert!(c.detail.contains("media-jam"), "{}", c.detail);
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert_eq!(r.job.state, JobState::Aborted);
+    assert_eq!(r.job.pages_completed, 1);
+    assert!(r.status.has(&Condition::MediaJam), "{:?}", r.status);
+    assert_eq!(r.status.health, Health::Error);
+    assert!(rig.saved().is_empty(), "an aborted job is not saved");
+
+    // Stopped: the next document is refused before it is sent.
+    let c = h.call(A4Command::Print(job(1))).await.unwrap();
+    assert_eq!(c.code, CompletionCode::DeviceNotReady, "{c:?}");
+    assert_eq!(c.detail, "not printed: media-jam");
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["printer_state"], "stopped", "{s}");
+    assert_eq!(s["jobs"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["jobs"][0]["reasons"][0], "aborted-by-system", "{s}");
+
+    rig.control(r#"{"cmd":"clear"}"#);
+    let c = h.call(A4Command::Print(job(2))).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_tray_stops_a_three_page_job_after_two() {
+    let rig = Rig::start(2, 20);
+    let (h, mut rx) = driver(&rig).await;
+    let c = h.call(A4Command::Print(job(3))).await.unwrap();
+    assert_eq!(c.code, CompletionCode::HardwareError, "{c:?}");
+    assert!(c.detail.contains("media-empty"), "{}", c.detail);
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    // The driver gave up on the stalled job and canceled it: 2 pages out, 1 to refund.
+    assert_eq!(r.job.pages_completed, 2);
+    assert_ne!(r.job.state, JobState::Completed);
+    assert!(r.status.has(&Condition::MediaEmpty), "{:?}", r.status);
+    let (e, _) = until(
+        &mut rx,
+        |e| matches!(e, A4Event::Job(p) if p.state == JobState::ProcessingStopped),
+    )
+    .await;
+    let A4Event::Job(p) = e else { unreachable!() };
+    assert_eq!(p.pages_completed, 2);
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["paper"], 0, "{s}");
+    assert_eq!(s["jobs"][0]["state"], "canceled", "{s}");
+
+    // Paper in: printing goes on.
+    rig.control(r#"{"cmd":"paper","sheets":100}"#);
+    let c = h.call(A4Command::Print(job(1))).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_toner_is_a_warning_and_printing_goes_on() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    let s = rig.control(r#"{"cmd":"toner","state":"low"}"#);
+    assert_eq!(s["printer_state_reasons"][0], "toner-low-warning", "{s}");
+    let c = h.call(A4Command::Status).await.unwrap();
+    let Some(A4Payload::Status(st)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert_eq!(st.health, Health::Warning, "{st:?}");
+    assert!(st.has(&Condition::TonerLow));
+    let c = h.call(A4Command::Print(job(2))).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_toner_refuses_jobs() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    rig.control(r#"{"cmd":"toner","state":"empty"}"#);
+    let c = h.call(A4Command::Print(job(1))).await.unwrap();
+    assert_eq!(c.code, CompletionCode::DeviceNotReady, "{c:?}");
+    assert_eq!(c.detail, "not printed: toner-empty");
+    // A client that does not look first is refused by the printer.
+    let uri = rig.sim.uri().to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        raw_print(&uri, Some("application/pdf"), blank_pdf(1))
+            .header()
+            .status_code()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::ServerErrorNotAcceptingJobs);
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["jobs"], serde_json::json!([]), "{s}");
+    assert_eq!(s["accepting"], false, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_printer_stops_answering_and_comes_back() {
+    let rig = Rig::start(500, 0);
+    let (h, mut rx) = driver(&rig).await;
+    rig.control(r#"{"cmd":"offline","on":true}"#);
+    let c = h.call(A4Command::Status).await.unwrap();
+    assert_eq!(c.code, CompletionCode::DeviceNotReady, "{c:?}");
+    let c = h.call(A4Command::Print(job(1))).await.unwrap();
+    assert_eq!(c.code, CompletionCode::DeviceNotReady, "{c:?}");
+    until(&mut rx, |e| matches!(e, A4Event::Offline { .. })).await;
+    rig.control(r#"{"cmd":"offline","on":false}"#);
+    let c = h.call(A4Command::Print(job(1))).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+    until(&mut rx, |e| matches!(e, A4Event::Online)).await;
+}
+
+fn raw_print(uri: &str, format: Option<&str>, data: Vec<u8>) -> IppRequestResponse {
+    let uri: Uri = uri.parse().unwrap();
+    let mut b =
+        IppOperationBuilder::print_job(uri.clone(), IppPayload::new(std::io::Cursor::new(data)))
+            .job_title("raw");
+    if let Some(f) = format {
+        b = b.document_format(f);
+    }
+    IppClient::new(uri).send(b.build().unwrap()).unwrap()
+}
+
+#[test]
+fn documents_that_are_not_pdf_are_refused() {
+    let rig = Rig::start(500, 0);
+    let uri = rig.sim.uri();
+    let r = raw_print(uri, Some("text/plain"), b"hello".to_vec());
+    assert_eq!(
+        r.header().status_code(),
+        StatusCode::ClientErrorDocumentFormatNotSupported
+    );
+    let r = raw_print(uri, Some("application/pdf"), b"hello, not a PDF".to_vec());
+    assert_eq!(
+        r.header().status_code(),
+        StatusCode::ClientErrorDocumentFormatError
+    );
+    let r = raw_print(uri, None, b"%PDF-1.4 but no pages".to_vec());
+    assert_eq!(
+        r.header().status_code(),
+        StatusCode::ClientErrorDocumentFormatError
+    );
+    let r = raw_print(uri, None, blank_pdf(2));
+    assert_eq!(r.header().status_code(), StatusCode::SuccessfulOk);
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["jobs"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["printed_pages"], 2, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_refuses_a_non_pdf_itself() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    let c = h
+        .call(A4Command::Print(A4Job {
+            name: "x".into(),
+            pdf: b"not a pdf".to_vec(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(c.code, CompletionCode::InvalidData, "{c:?}");
+}
+
+/// The status of an IPP response body, which must parse.
+fn status_of(body: &[u8]) -> u16 {
+    let parsed = IppParser::new(IppReader::new(std::io::Cursor::new(body.to_vec())))
+        .parse()
+        .unwrap_or_else(|e| panic!("unparsable response {body:?}: {e}"));
+    parsed.header().operation_or_status as u16
+}
+
+fn http_post(addr: &str, content_type: &str, body: &[u8]) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        s,
+        "POST /ipp/print HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    (head, answer[split + 4..].to_vec())
+}
+
+fn addr_of(uri: &str) -> String {
+    uri.trim_start_matches("ipp://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn random_bytes_over_http_get_an_ipp_error() {
+    let rig = Rig::start(500, 0);
+    let addr = addr_of(rig.sim.uri());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for len in [0usize, 3, 8, 9, 50, 700, 5000] {
+        let body: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let (head, body) = http_post(&addr, "application/ipp", &body);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(status_of(&body) >= 0x0400, "len {len}");
+    }
+    let (head, _) = http_post(&addr, "text/plain", b"x");
+    assert!(head.starts_with("HTTP/1.1 415"), "{head}");
+    // Still serving.
+    assert_eq!(rig.control(r#"{"cmd":"status"}"#)["ok"], true);
+}
+
+/// A syntactically valid request head with the given operation, then random attribute bytes.
+fn with_header(op: u16, tail: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x02, 0x00];
+    v.extend(op.to_be_bytes());
+    v.extend(1i32.to_be_bytes());
+    v.extend(tail);
+    v
+}
+
+/// A well-formed request up to its operation attributes, for mutation.
+fn valid_request(op: u16, uri: &str) -> Vec<u8> {
+    let mut v = with_header(op, &[0x01]);
+    for (tag, name, value) in [
+        (0x47u8, "attributes-charset", "utf-8"),
+        (0x48, "attributes-natural-language", "en"),
+        (0x45, "printer-uri", uri),
+    ] {
+        v.push(tag);
+        v.extend((name.len() as u16).to_be_bytes());
+        v.extend(name.as_bytes());
+        v.extend((value.len() as u16).to_be_bytes());
+        v.extend(value.as_bytes());
+    }
+    v.push(0x03);
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_request_bytes_get_a_parsable_answer_without_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        op in prop_oneof![Just(0x0002u16), Just(0x0005), Just(0x0006), Just(0x0008),
+                          Just(0x0009), Just(0x000A), Just(0x000B), any::<u16>()],
+        prefixed in any::<bool>(),
+    ) {
+        thread_local! {
+            static RIG: Rig = Rig::start(500, 0);
+        }
+        RIG.with(|rig| {
+            let body = if prefixed { with_header(op, &bytes) } else { bytes.clone() };
+            let answer = rig.sim.handle_ipp(&body);
+            let status = status_of(&answer);
+            prop_assert!(status != 0xffff);
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn mutated_valid_requests_never_panic(
+        op in prop_oneof![Just(0x0002u16), Just(0x0006), Just(0x0009), Just(0x000A), Just(0x000B)],
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        tail in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        thread_local! {
+            static RIG: Rig = Rig::start(500, 0);
+        }
+        RIG.with(|rig| {
+            let mut body = valid_request(op, rig.sim.uri());
+            for (i, b) in &flips {
+                let at = i.index(body.len());
+                body[at] = *b;
+            }
+            body.extend(&tail);
+            status_of(&rig.sim.handle_ipp(&body));
+        });
+    }
+}
+
+#[test]
+fn deeply_nested_collections_are_refused() {
+    let rig = Rig::start(500, 0);
+    let mut tail = vec![0x01];
+    for (tag, name, value) in [
+        (0x47u8, "attributes-charset", "utf-8"),
+        (0x48, "attributes-natural-language", "en"),
+    ] {
+        tail.push(tag);
+        tail.extend((name.len() as u16).to_be_bytes());
+        tail.extend(name.as_bytes());
+        tail.extend((value.len() as u16).to_be_bytes());
+        tail.extend(value.as_bytes());
+    }
+    for _ in 0..10_000 {
+        tail.extend([0x34, 0, 1, b'c', 0, 0, 0x4a, 0, 0, 0, 1, b'k']);
+    }
+    tail.push(0x03);
+    let answer = rig.sim.handle_ipp(&with_header(0x000B, &tail));
+    assert_eq!(status_of(&answer), StatusCode::ClientErrorBadRequest as u16);
+}
+
+fn ask(control: &Path, line: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(control).unwrap();
+    writeln!(s, "{line}").unwrap();
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    serde_json::from_str(&answer).unwrap()
+}
+
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_binary_serves_ipptool_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("a4.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
+        .args(["a4-printer", "--paper", "3", "--page-ms", "0", "--control"])
+        .arg(&control)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Kill(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let uri = line["uri"].as_str().unwrap().to_owned();
+    assert!(
+        uri.starts_with("ipp://127.0.0.1:") && uri.ends_with("/ipp/print"),
+        "{uri}"
+    );
+    assert_eq!(line["control"], control.display().to_string());
+
+    let s = ask(&control, r#"{"cmd":"status"}"#);
+    assert_eq!(s["paper"], 3, "{s}");
+    assert_eq!(s["printer_state_reasons"][0], "media-low-warning", "{s}");
+    let bad = ask(&control, r#"{"cmd":"paper","sheets":"lots"}"#);
+    assert_eq!(bad["ok"], false, "{bad}");
+
+    match Command::new("ipptool")
+        .args(["-t", &uri, "get-printer-attributes.test"])
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "ipptool failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(e) => eprintln!("ipptool not run ({e}); install cups-ipp-utils to run it"),
+    }
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !control.exists(),
+        "the control socket is removed on SIGTERM"
+    );
+}
+
+#[test]
+fn kiosk_sim_all_starts_the_a4_printer_from_its_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kiosk.toml");
+    let save = dir.path().join("printed");
+    std::fs::write(
+        &config,
+        format!(
+            "control_dir = {:?}\n[a4_printer]\npaper = 40\npage_ms = 0\nsave_dir = {:?}\n",
+            dir.path(),
+            save
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
+        .args(["all", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _kill = Kill(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let map: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let a4 = &map["a4-printer"];
+    let uri = a4["uri"].as_str().unwrap();
+    let r = raw_print(uri, Some("application/pdf"), blank_pdf(2));
+    assert_eq!(r.header().status_code(), StatusCode::SuccessfulOk);
+    let s = ask(
+        Path::new(a4["control"].as_str().unwrap()),
+        r#"{"cmd":"status"}"#,
+    );
+    assert_eq!(s["paper"], 38, "{s}");
+    assert_eq!(s["jobs"][0]["state"], "completed", "{s}");
+    assert!(save.join("1-raw.pdf").exists());
+}
+
+/// Create-Job then Send-Document by hand, with requesting-user-name in Create-Job's
+/// operation group (the shipping driver leaves it out there; see the report).
+#[test]
+fn create_job_and_send_document_record_the_owner() {
+    use ipp::attribute::{IppAttribute, IppAttributeName};
+    use ipp::model::DelimiterTag;
+    use ipp::value::IppValue;
+
+    let rig = Rig::start(500, 0);
+    let uri: Uri = rig.sim.uri().parse().unwrap();
+    let client = IppClient::new(uri.clone());
+    let req = IppOperationBuilder::create_job(uri.clone())
+        .job_name("doc-7")
+        .build()
+        .map(Into::<IppRequestResponse>::into)
+        .and_then(|mut r| {
+            let user = IppValue::new_name_without_language("kiosk")?;
+            r.attributes_mut().add(
+                DelimiterTag::OperationAttributes,
+                IppAttribute::new(IppAttributeName::REQUESTING_USER_NAME, user),
+            );
+            Ok(r)
+        })
+        .unwrap();
+    let resp = client.send(req).unwrap();
+    assert_eq!(resp.header().status_code(), StatusCode::SuccessfulOk);
+    let id = resp
+        .attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .find_map(|g| g.get("job-id"))
+        .and_then(|a| a.value().as_integer().copied())
+        .unwrap();
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["jobs"][0]["reasons"][0], "job-incoming", "{s}");
+    let send = |last: bool| {
+        let doc = IppPayload::new(std::io::Cursor::new(blank_pdf(1)));
+        let req = IppOperationBuilder::send_document(uri.clone(), id, doc)
+            .user_name("kiosk")
+            .document_format("application/pdf")
+            .last(last)
+            .build()
+            .unwrap();
+        client.send(req).unwrap().header().status_code()
+    };
+    assert_eq!(
+        send(false),
+        StatusCode::ServerErrorMultipleDocumentJobsNotSupported
+    );
+    assert_eq!(send(true), StatusCode::SuccessfulOk);
+    assert_eq!(send(true), StatusCode::ClientErrorNotPossible);
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["jobs"][0]["user"], "kiosk", "{s}");
+    assert_eq!(s["jobs"][0]["state"], "completed", "{s}");
+}
