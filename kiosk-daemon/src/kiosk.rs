@@ -224,9 +224,16 @@ impl Handle {
 }
 
 impl<H: Hardware, N: Network> Kiosk<H, N> {
-    /// Builds the orchestrator and its queue.
-    pub fn new(parts: Parts<H, N>) -> Result<Built<H, N>, kiosk_ledger::LedgerError> {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    /// The orchestrator's queue, made first so the devices can report into it.
+    pub fn queue() -> (mpsc::Sender<Msg>, mpsc::Receiver<Msg>) {
+        mpsc::channel(QUEUE)
+    }
+
+    /// Builds the orchestrator around its queue (see [`Kiosk::queue`]).
+    pub fn new(
+        parts: Parts<H, N>,
+        (tx, rx): (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
+    ) -> Result<Built<H, N>, kiosk_ledger::LedgerError> {
         let last_session = parts.ledger.last_session()?;
         let initial = Snapshot {
             kiosk: KioskView {

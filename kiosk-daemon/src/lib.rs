@@ -6,10 +6,15 @@
 //! events into ledger entries, device commands and network calls. The touchscreen talks
 //! to it over the local API ([`api`]) on 127.0.0.1 only.
 
+pub mod api;
 pub mod clock;
 pub mod config;
+pub mod doubles;
+pub mod hardware;
 pub mod kiosk;
 pub mod metrics;
+pub mod net;
 pub mod ports;
+pub mod recovery;
 pub mod schedule;
 pub mod view;

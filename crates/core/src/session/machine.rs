@@ -442,6 +442,12 @@ impl Session {
         if self.state == State::Fetching {
             self.fetch_outstanding = true;
         }
+        if self.state == State::AwaitingPayment {
+            // Fetched but never printed: the issue numbers go back to the network.
+            out.extend(self.fetched.iter().map(|d| Command::CancelIssue {
+                issue: d.issue.clone(),
+            }));
+        }
         let guidance = match reason {
             EndReason::CitizenCanceled => Some(Guidance::Canceled),
             EndReason::TimedOut => Some(Guidance::TimedOut),

@@ -1,0 +1,390 @@
+//! The local API of docs/LOCAL-API.md: HTTP + server-sent events on 127.0.0.1.
+//!
+//! Thin by design: every request is validated here (shape, sizes), then handed to the
+//! orchestrator as one [`ApiRequest`]; the answer is the orchestrator's. State flows back
+//! through the watch channel as `state` events. The touchscreen's static files are served
+//! from the same origin.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use zeroize::Zeroizing;
+
+use crate::kiosk::{ApiError, ApiRequest, Handle};
+use crate::metrics::Metrics;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The orchestrator.
+    pub kiosk: Handle,
+    /// The document list (built once at start: it changes only with the catalog).
+    pub documents: Arc<serde_json::Value>,
+    /// The touchscreen's files.
+    pub ui_dir: PathBuf,
+    /// Spoken audio, cached.
+    pub speech: Arc<SpeechCache>,
+}
+
+/// Bodies are small JSON objects.
+const MAX_BODY: usize = 4 * 1024;
+
+/// The router of the local API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/state", get(get_state))
+        .route("/api/v1/documents", get(get_documents))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/session", post(begin))
+        .route("/api/v1/session/basket", post(add))
+        .route("/api/v1/session/basket/{line}", delete(remove))
+        .route("/api/v1/session/confirm", post(confirm))
+        .route("/api/v1/session/identity", post(identity))
+        .route("/api/v1/session/more-time", post(more_time))
+        .route("/api/v1/session/receipt", post(receipt))
+        .route("/api/v1/session/cancel", post(cancel))
+        .route("/api/v1/session/finish", post(finish))
+        .route("/api/v1/help", post(help))
+        .route("/api/v1/speech", get(speech))
+        .route("/", get(index))
+        .route("/{*path}", get(static_file))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The metrics router (its own loopback port).
+pub fn metrics_router(m: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = m.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.render(),
+                )
+            }
+        }),
+    )
+}
+
+fn error(status: u16, code: &str, message: &str) -> Response {
+    let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (s, axum::Json(json!({"error": code, "message": message}))).into_response()
+}
+
+async fn answer(st: &ApiState, req: ApiRequest) -> Response {
+    match st.kiosk.call(req).await {
+        Ok(()) => axum::Json(&*st.kiosk.view.borrow()).into_response(),
+        Err(ApiError {
+            status,
+            code,
+            message,
+        }) => error(status, code, &message),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(error(400, "bad-request", &e.to_string())))
+}
+
+async fn get_state(State(st): State<ApiState>) -> Response {
+    axum::Json(&*st.kiosk.view.borrow()).into_response()
+}
+
+async fn get_documents(State(st): State<ApiState>) -> Response {
+    let down = st.kiosk.view.borrow().kiosk.unavailable_agencies.clone();
+    let mut docs = (*st.documents).clone();
+    if let Some(list) = docs.get_mut("documents").and_then(|d| d.as_array_mut()) {
+        for d in list {
+            let agency = d.get("agency").and_then(|a| a.as_str()).unwrap_or_default();
+            let available = !down.iter().any(|a| a == agency);
+            d["available"] = serde_json::Value::Bool(available);
+        }
+    }
+    axum::Json(docs).into_response()
+}
+
+async fn events(
+    State(st): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let states = WatchStream::new(st.kiosk.view.clone()).map(|s| {
+        Ok(SseEvent::default()
+            .event("state")
+            .data(serde_json::to_string(&s).unwrap_or_default()))
+    });
+    let devices = BroadcastStream::new(st.kiosk.devices.subscribe()).filter_map(|d| {
+        d.ok().map(|d| {
+            Ok(SseEvent::default()
+                .event("device")
+                .data(serde_json::to_string(&d).unwrap_or_default()))
+        })
+    });
+    Sse::new(states.merge(devices)).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("ping"),
+    )
+}
+
+async fn begin(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Begin).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    code: String,
+    #[serde(default = "one")]
+    copies: u8,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+async fn add(State(st): State<ApiState>, body: Bytes) -> Response {
+    let b: AddBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    if b.code.len() > 24 || b.options.len() > 8 {
+        return error(400, "bad-request", "code or options too long");
+    }
+    answer(
+        &st,
+        ApiRequest::Add {
+            code: b.code,
+            copies: b.copies,
+            options: b.options,
+            address: b.address,
+        },
+    )
+    .await
+}
+
+async fn remove(State(st): State<ApiState>, UrlPath(line): UrlPath<String>) -> Response {
+    match line.parse::<usize>() {
+        Ok(n) => answer(&st, ApiRequest::Remove(n)).await,
+        Err(_) => error(400, "bad-request", "line must be a number"),
+    }
+}
+
+async fn confirm(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Confirm).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityBody {
+    resident_number: String,
+}
+
+async fn identity(State(st): State<ApiState>, body: Bytes) -> Response {
+    // The body holds a resident number: parsed into a wiped buffer and never logged.
+    let body = Zeroizing::new(body.to_vec());
+    let b: IdentityBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                400,
+                "bad-request",
+                "expected {\"resident_number\": \"...\"}",
+            );
+        }
+    };
+    let rrn = Zeroizing::new(b.resident_number);
+    answer(&st, ApiRequest::Identity(rrn)).await
+}
+
+async fn more_time(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::MoreTime).await
+}
+
+async fn receipt(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Receipt).await
+}
+
+async fn cancel(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Cancel).await
+}
+
+async fn finish(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Finish).await
+}
+
+async fn help(State(st): State<ApiState>) -> Response {
+    answer(&st, ApiRequest::Help).await
+}
+
+// ----- speech ---------------------------------------------------------------------------
+
+/// Spoken audio by (language, rate, text), bounded.
+#[derive(Default)]
+pub struct SpeechCache {
+    map: Mutex<HashMap<SpeechKey, Arc<Vec<u8>>>>,
+}
+
+/// (voice, words per minute, text).
+type SpeechKey = (String, u16, String);
+
+/// Entries kept; the screens have a few hundred distinct sentences.
+const SPEECH_ENTRIES: usize = 512;
+/// Longest text spoken at once.
+const SPEECH_CHARS: usize = 500;
+
+#[derive(Deserialize)]
+struct SpeechQuery {
+    lang: String,
+    #[serde(default)]
+    rate: Option<f32>,
+    text: String,
+}
+
+async fn speech(State(st): State<ApiState>, Query(q): Query<SpeechQuery>) -> Response {
+    let voice = match q.lang.as_str() {
+        "ko" => "ko",
+        "en" => "en",
+        "zh" => "cmn",
+        "vi" => "vi",
+        _ => return error(400, "bad-request", "lang: ko, en, zh or vi"),
+    };
+    let rate = q.rate.unwrap_or(1.0);
+    if !(0.5..=2.0).contains(&rate) {
+        return error(400, "bad-request", "rate: 0.5 to 2.0");
+    }
+    let n = q.text.chars().count();
+    if n == 0 || n > SPEECH_CHARS || q.text.chars().any(char::is_control) {
+        return error(400, "bad-request", "text: 1 to 500 printable characters");
+    }
+    // Words per minute for espeak-ng (its default is 175).
+    let wpm = (175.0 * rate).round() as u16;
+    let key = (voice.to_owned(), wpm, q.text.clone());
+    let cached = st.speech.map.lock().ok().and_then(|m| m.get(&key).cloned());
+    let wav = match cached {
+        Some(w) => w,
+        None => {
+            let out = tokio::process::Command::new("espeak-ng")
+                .args(["-v", voice, "-s", &wpm.to_string(), "--stdout", "--"])
+                .arg(&q.text)
+                .kill_on_drop(true)
+                .output();
+            let out = match tokio::time::timeout(Duration::from_secs(5), out).await {
+                Ok(Ok(o)) if o.status.success() && !o.stdout.is_empty() => o.stdout,
+                _ => return error(503, "no-speech", "the speech engine is not available"),
+            };
+            let w = Arc::new(out);
+            if let Ok(mut m) = st.speech.map.lock() {
+                if m.len() >= SPEECH_ENTRIES {
+                    m.clear();
+                }
+                m.insert(key, w.clone());
+            }
+            w
+        }
+    };
+    ([(header::CONTENT_TYPE, "audio/wav")], wav.as_ref().clone()).into_response()
+}
+
+// ----- static files ---------------------------------------------------------------------
+
+async fn index(State(st): State<ApiState>) -> Response {
+    serve(&st.ui_dir, Path::new("index.html")).await
+}
+
+async fn static_file(State(st): State<ApiState>, UrlPath(path): UrlPath<String>) -> Response {
+    let p = Path::new(&path);
+    let safe = path.len() <= 200
+        && p.components().all(|c| matches!(c, Component::Normal(_)))
+        && !path.starts_with("api/");
+    if !safe {
+        return error(404, "not-found", "no such file");
+    }
+    serve(&st.ui_dir, p).await
+}
+
+async fn serve(dir: &Path, rel: &Path) -> Response {
+    let ty = match rel.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("wav") => "audio/wav",
+        Some("woff2") => "font/woff2",
+        Some("pdf") => "application/pdf",
+        _ => return error(404, "not-found", "no such file"),
+    };
+    match tokio::fs::read(dir.join(rel)).await {
+        Ok(bytes) => {
+            let mut r = bytes.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(_) => error(404, "not-found", "no such file"),
+    }
+}
+
+/// The document list of `GET /api/v1/documents`, most used first.
+pub fn documents_json(catalog: &kiosk_catalog::KioskCatalog) -> serde_json::Value {
+    let c = catalog.catalog();
+    let domains: Vec<_> = c
+        .domains()
+        .iter()
+        .map(|d| json!({"id": d.code, "name": d.name_ko, "name_en": d.name_en}))
+        .collect();
+    let docs: Vec<_> = catalog
+        .enabled_documents()
+        .map(|d| {
+            let options: Vec<_> = d
+                .options
+                .iter()
+                .map(|o| {
+                    json!({"key": o.key, "name": o.name_ko, "name_en": o.name_en,
+                        "default": o.default,
+                        "values": o.choices.iter().map(|ch| json!({
+                            "value": ch.value, "name": ch.name_ko, "name_en": ch.name_en
+                        })).collect::<Vec<_>>()})
+                })
+                .collect();
+            json!({
+                "code": d.code.as_str(),
+                "name": d.name_ko,
+                "name_en": d.name_en,
+                "domain": d.domain,
+                "agency": d.agency,
+                "needs_identity": d.requires.needs_identity(),
+                "needs_address": !d.requires.needs_identity(),
+                "available": true,
+                "fee_hint": d.fee.base.get(),
+                "options": options,
+            })
+        })
+        .collect();
+    json!({"domains": domains, "documents": docs})
+}

@@ -1,0 +1,249 @@
+//! In-memory devices and network for the orchestrator's own tests and its throughput
+//! benchmark: every command answered at once, in the order a real device would answer.
+//!
+//! They exercise the orchestrator, not the devices: the device drivers are tested over
+//! their wire protocols in kiosk-devices, and the daemon end to end against the
+//! simulators in `tests/`.
+
+use kiosk_core::session::PrintFault;
+use kiosk_core::{Coin, IssueNumber, Note, Sheets, Won};
+use kiosk_render::{TemplateSet, synthetic_data};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use crate::kiosk::Msg;
+use crate::ports::{
+    Evidence, FetchRequest, FetchedDocument, Hardware, Input, MessageFate, NetFailure, NetOutcome,
+    Network,
+};
+
+/// What the fake world holds and what was asked of it.
+#[derive(Debug, Default)]
+pub struct World {
+    /// Coins in each hopper.
+    pub hoppers: BTreeMap<Coin, u32>,
+    /// Notes stacked.
+    pub stacked: Vec<Note>,
+    /// Notes returned.
+    pub returned: Vec<Note>,
+    /// Coins paid out.
+    pub paid_out: Won,
+    /// Print jobs (job, name, pages).
+    pub printed: Vec<(u32, String, u32)>,
+    /// Receipts printed.
+    pub receipts: Vec<Vec<String>>,
+    /// The next print job jams after this many pages.
+    pub jam_after: Option<u32>,
+    /// Acceptors enabled.
+    pub accepting: bool,
+}
+
+/// Devices that answer at once.
+pub struct FakeHardware {
+    /// The world.
+    pub world: Arc<Mutex<World>>,
+    tx: mpsc::Sender<Msg>,
+}
+
+impl FakeHardware {
+    /// Devices reporting into `tx`.
+    pub fn new(tx: mpsc::Sender<Msg>, world: Arc<Mutex<World>>) -> FakeHardware {
+        FakeHardware { world, tx }
+    }
+
+    fn send(&self, i: Input) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Msg::Input(i)).await;
+        });
+    }
+
+    fn send_all(&self, v: Vec<Input>) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            for i in v {
+                let _ = tx.send(Msg::Input(i)).await;
+            }
+        });
+    }
+}
+
+impl Hardware for FakeHardware {
+    fn set_acceptors(&mut self, on: bool) {
+        if let Ok(mut w) = self.world.lock() {
+            w.accepting = on;
+        }
+    }
+    fn stack_note(&mut self, note: Note) {
+        if let Ok(mut w) = self.world.lock() {
+            w.stacked.push(note);
+        }
+        self.send(Input::NoteStacked(note));
+    }
+    fn return_note(&mut self, note: Note) {
+        if let Ok(mut w) = self.world.lock() {
+            w.returned.push(note);
+        }
+        self.send(Input::NoteReturned(note));
+    }
+    fn dispense(&mut self, coin: Coin, count: u32) {
+        let paid = match self.world.lock() {
+            Ok(mut w) => {
+                let level = w.hoppers.entry(coin).or_default();
+                let paid = count.min(*level);
+                *level -= paid;
+                w.paid_out = Won::new(w.paid_out.get() + coin.value().get() * u64::from(paid));
+                paid
+            }
+            Err(_) => 0,
+        };
+        self.send(Input::HopperSettled {
+            coin,
+            paid,
+            unpaid: count - paid,
+        });
+    }
+    fn print(&mut self, job: u32, name: String, _pdf: Arc<Vec<u8>>, pages: u32) {
+        let jam = match self.world.lock() {
+            Ok(mut w) => {
+                w.printed.push((job, name, pages));
+                w.jam_after.take()
+            }
+            Err(_) => None,
+        };
+        let mut v = Vec::new();
+        let ok_pages = jam.map_or(pages, |j| j.min(pages));
+        for _ in 0..ok_pages {
+            v.push(Input::PagePrinted { job });
+        }
+        if ok_pages == pages {
+            v.push(Input::CopyCompleted { job });
+        } else {
+            v.push(Input::PrintFailed {
+                job,
+                fault: PrintFault::Jam,
+                spoiled: Sheets::new(1),
+            });
+        }
+        self.send_all(v);
+    }
+    fn print_receipt(&mut self, lines: Vec<String>, _iou: Option<String>) {
+        if let Ok(mut w) = self.world.lock() {
+            w.receipts.push(lines);
+        }
+    }
+    fn scan_finger(&mut self, rrn: Zeroizing<String>) {
+        // The fake template is the number's last digit: "0" never matches.
+        let t = rrn.as_bytes().last().copied().unwrap_or(b'0');
+        self.send(Input::FingerScanned(Ok(Zeroizing::new(vec![t]))));
+    }
+    fn printer_ok(&self) -> bool {
+        true
+    }
+}
+
+/// A network that answers at once with synthetic documents.
+pub struct FakeNetwork {
+    templates: TemplateSet,
+    fees: BTreeMap<String, Won>,
+    issued: AtomicU64,
+    /// When set, every call fails as if the network were down.
+    pub down: AtomicBool,
+    /// Calls answered (for assertions).
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeNetwork {
+    /// With the templates in `dir` and fees from the catalog.
+    pub fn new(templates: TemplateSet, catalog: &kiosk_catalog::KioskCatalog) -> FakeNetwork {
+        let fees = catalog
+            .enabled_documents()
+            .map(|d| (d.code.to_string(), d.fee.base))
+            .collect();
+        FakeNetwork {
+            templates,
+            fees,
+            issued: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, what: String) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(what);
+        }
+    }
+}
+
+impl Network for FakeNetwork {
+    async fn verify_identity(
+        &self,
+        _id: &str,
+        _rrn: &str,
+        template: &[u8],
+    ) -> NetOutcome<Zeroizing<String>> {
+        if self.down.load(Ordering::SeqCst) {
+            return NetOutcome::Failed(NetFailure::NetworkDown);
+        }
+        if template == b"0" {
+            NetOutcome::Failed(NetFailure::FingerprintMismatch)
+        } else {
+            NetOutcome::Ok(Zeroizing::new("token".into()))
+        }
+    }
+
+    async fn fetch_document(&self, _id: &str, req: &FetchRequest) -> NetOutcome<FetchedDocument> {
+        if self.down.load(Ordering::SeqCst) {
+            return NetOutcome::Failed(NetFailure::NetworkDown);
+        }
+        let Some(t) = self.templates.get(&req.code) else {
+            return NetOutcome::Failed(NetFailure::Refused("unknown type".into()));
+        };
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let Ok(issue) = IssueNumber::new(&format!("FAKE-{n:08}")) else {
+            return NetOutcome::Failed(NetFailure::BadReply("issue".into()));
+        };
+        self.note(format!("fetch {}", req.code));
+        NetOutcome::Ok(FetchedDocument {
+            issue,
+            fee: self
+                .fees
+                .get(req.code.as_str())
+                .copied()
+                .unwrap_or(Won::ZERO),
+            data: synthetic_data(t, n, None),
+            evidence: Evidence::default(),
+        })
+    }
+
+    async fn confirm_issued(
+        &self,
+        _id: &str,
+        issue: &IssueNumber,
+        pages: u32,
+    ) -> NetOutcome<Evidence> {
+        self.note(format!("confirm {issue} {pages}"));
+        NetOutcome::Ok(Evidence::default())
+    }
+
+    async fn cancel_issue(&self, _id: &str, issue: &IssueNumber) -> NetOutcome<Evidence> {
+        self.note(format!("cancel {issue}"));
+        NetOutcome::Ok(Evidence::default())
+    }
+
+    async fn message_status(&self, _id: &str) -> NetOutcome<MessageFate> {
+        NetOutcome::Ok(MessageFate::NotReceived)
+    }
+
+    fn agency_available(&self, _agency: &str) -> bool {
+        !self.down.load(Ordering::SeqCst)
+    }
+
+    fn network_available(&self) -> bool {
+        !self.down.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,446 @@
+//! The real devices: kiosk-devices' drivers on the configured serial ports and IPP URI.
+//!
+//! Each driver is an actor; this module only starts them and translates both ways: the
+//! orchestrator's commands into driver commands, the drivers' completions and events into
+//! [`Input`]s. Every translation that can go two ways goes the way that keeps the citizen
+//! whole: a payout whose result is unknown counts as unpaid (an IOU, checked by staff), a
+//! stack command that fails counts as a returned note only if the driver says so.
+
+use kiosk_core::session::PrintFault;
+use kiosk_core::{Coin, Note, Sheets};
+use kiosk_devices::api::{DeviceHandle, QueueSizes};
+use kiosk_devices::cctalk::acceptor::{
+    self, AcceptorCommand, AcceptorConfig, AcceptorEvent, AcceptorPayload, FileCounterStore,
+};
+use kiosk_devices::cctalk::hopper::{self, HopperCommand, HopperConfig, HopperPayload};
+use kiosk_devices::escpos::printer::{
+    self as receipt, ReceiptCommand, ReceiptPayload, ReceiptPrinterConfig,
+};
+use kiosk_devices::ipp::printer::{
+    self as a4, A4Command, A4Event, A4Job, A4Payload, A4PrinterConfig,
+};
+use kiosk_devices::ipp::{Condition, Health};
+use kiosk_devices::link::SerialLink;
+use kiosk_devices::ssp::validator::{
+    self, NoteEvent, ValidatorCommand, ValidatorConfig, ValidatorPayload,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use crate::config::DevicesSection;
+use crate::kiosk::Msg;
+use crate::ports::{DeviceNote, Hardware, Input};
+
+/// The started drivers.
+pub struct SerialHardware {
+    acceptor: DeviceHandle<AcceptorCommand, AcceptorPayload>,
+    hoppers: BTreeMap<Coin, DeviceHandle<HopperCommand, HopperPayload>>,
+    validator: DeviceHandle<ValidatorCommand, ValidatorPayload>,
+    receipt: DeviceHandle<ReceiptCommand, ReceiptPayload>,
+    a4: DeviceHandle<A4Command, A4Payload>,
+    a4_job: Arc<Mutex<Option<JobTrack>>>,
+    printer_ok: Arc<AtomicBool>,
+    scanner: Scanner,
+    tx: mpsc::Sender<Msg>,
+}
+
+/// The print job being followed: our job number and the pages already reported.
+#[derive(Debug, Clone, Copy)]
+struct JobTrack {
+    job: u32,
+    reported: u32,
+    pages: u32,
+}
+
+/// Errors starting the devices.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A port did not open.
+    #[error("{device}: cannot open {port}: {source}")]
+    Port {
+        /// Which device.
+        device: &'static str,
+        /// The port.
+        port: String,
+        /// Why.
+        source: serialport::Error,
+    },
+    /// The configuration names a coin with no hopper driver possible.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn open(device: &'static str, port: &Path, baud: u32) -> Result<SerialLink, StartError> {
+    let p = serialport::new(port.to_string_lossy(), baud)
+        .timeout(Duration::from_millis(20))
+        .open_native()
+        .map_err(|source| StartError::Port {
+            device,
+            port: port.display().to_string(),
+            source,
+        })?;
+    Ok(SerialLink::new(p))
+}
+
+const SIZES: QueueSizes = QueueSizes {
+    commands: 16,
+    events: 64,
+};
+
+async fn send(tx: &mpsc::Sender<Msg>, i: Input) {
+    let _ = tx.send(Msg::Input(i)).await;
+}
+
+impl SerialHardware {
+    /// Opens every port and starts every driver; their events flow into `tx`.
+    pub fn start(
+        cfg: &DevicesSection,
+        hopper_coins: &[Coin],
+        data_dir: &Path,
+        tx: mpsc::Sender<Msg>,
+    ) -> Result<SerialHardware, StartError> {
+        // Coin acceptor: the event counter survives restarts in the data directory, so a
+        // coin is credited once even if the daemon restarts between polls.
+        let link = open("coin acceptor", &cfg.coin_acceptor.port, 9600)?;
+        let acfg = AcceptorConfig {
+            address: cfg.coin_acceptor.address.unwrap_or(2),
+            ..AcceptorConfig::default()
+        };
+        let store = FileCounterStore::new(data_dir.join("coin-acceptor.counter"));
+        let (acceptor, mut aev) = acceptor::spawn(link, acfg, Box::new(store), SIZES);
+        let t = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = aev.recv().await {
+                match e.body {
+                    AcceptorEvent::CoinCredited { coin, .. } => {
+                        send(&t, Input::CoinCredited(coin)).await
+                    }
+                    AcceptorEvent::Online | AcceptorEvent::Ready { .. } => {
+                        note(&t, "coin-acceptor", true).await
+                    }
+                    AcceptorEvent::Offline { reason } => {
+                        warn!(%reason, "coin acceptor offline");
+                        note(&t, "coin-acceptor", false).await
+                    }
+                    AcceptorEvent::CounterStoreFailed { reason, uncredited } => {
+                        warn!(%reason, coins = uncredited.len(), "coin counter store failed");
+                    }
+                    other => info!(event = ?other, "coin acceptor"),
+                }
+            }
+        });
+
+        let mut hoppers = BTreeMap::new();
+        for (h, &coin) in cfg.hopper.iter().zip(hopper_coins) {
+            let link = open("hopper", &h.port, 9600)?;
+            let (handle, mut hev) = hopper::spawn(link, HopperConfig::new(h.address, coin), SIZES);
+            let t = tx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = hev.recv().await {
+                    use kiosk_devices::cctalk::hopper::HopperEvent as H;
+                    match e.body {
+                        H::Online | H::Ready { .. } => note(&t, "hopper", true).await,
+                        H::Offline { .. } => note(&t, "hopper", false).await,
+                        _ => {}
+                    }
+                }
+            });
+            hoppers.insert(coin, handle);
+        }
+
+        let link = open("bill validator", &cfg.bill_validator.port, 9600)?;
+        let vcfg = ValidatorConfig {
+            id: cfg.bill_validator.address.unwrap_or(0),
+            ..ValidatorConfig::default()
+        };
+        let (validator, mut vev) = validator::spawn(link, vcfg, SIZES);
+        let t = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = vev.recv().await {
+                match e.body {
+                    NoteEvent::Escrowed(n) => send(&t, Input::NoteEscrowed(n)).await,
+                    NoteEvent::Online | NoteEvent::Ready(_) => {
+                        note(&t, "bill-validator", true).await
+                    }
+                    NoteEvent::Offline { .. } => note(&t, "bill-validator", false).await,
+                    NoteEvent::StackerFull => {
+                        send(&t, Input::Device(DeviceNote::StackerFull)).await
+                    }
+                    NoteEvent::FraudAttempt { note } => {
+                        warn!(incident = "note-fraud", ?note, "a note was pulled back");
+                    }
+                    _ => {}
+                }
+            }
+        });
+
+        let link = open("receipt printer", &cfg.receipt_printer.port, 9600)?;
+        let (receipt, mut rev) = receipt::spawn(link, ReceiptPrinterConfig::default(), SIZES);
+        let t = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = rev.recv().await {
+                use kiosk_devices::escpos::printer::ReceiptEvent as R;
+                match e.body {
+                    R::Online | R::Ready(_) => note(&t, "receipt-printer", true).await,
+                    R::Offline { .. } => note(&t, "receipt-printer", false).await,
+                    _ => {}
+                }
+            }
+        });
+
+        let pcfg = A4PrinterConfig {
+            uri: cfg.a4_printer.uri.clone(),
+            poll_interval: Duration::from_millis(500),
+            job_poll: Duration::from_millis(50),
+            ..A4PrinterConfig::default()
+        };
+        let (a4, mut pev) = a4::spawn(pcfg, SIZES);
+        let a4_job: Arc<Mutex<Option<JobTrack>>> = Arc::new(Mutex::new(None));
+        let printer_ok = Arc::new(AtomicBool::new(false));
+        let (t, track, ok) = (tx.clone(), a4_job.clone(), printer_ok.clone());
+        tokio::spawn(async move {
+            while let Some(e) = pev.recv().await {
+                match e.body {
+                    A4Event::Job(p) => {
+                        let mut g = track.lock().await;
+                        if let Some(j) = g.as_mut() {
+                            while j.reported < p.pages_completed.min(j.pages) {
+                                j.reported += 1;
+                                send(&t, Input::PagePrinted { job: j.job }).await;
+                            }
+                        }
+                    }
+                    A4Event::Ready(s) | A4Event::StatusChanged(s) => {
+                        let can = s.health != Health::Error
+                            && !s.has(&Condition::TonerEmpty)
+                            && !s.has(&Condition::MarkerSupplyEmpty);
+                        ok.store(can, Ordering::SeqCst);
+                        send(&t, Input::Device(DeviceNote::Toner { ok: can })).await;
+                        note(&t, "a4-printer", true).await;
+                    }
+                    A4Event::Offline { .. } => {
+                        ok.store(false, Ordering::SeqCst);
+                        note(&t, "a4-printer", false).await;
+                    }
+                    A4Event::Online => note(&t, "a4-printer", true).await,
+                }
+            }
+        });
+
+        Ok(SerialHardware {
+            acceptor,
+            hoppers,
+            validator,
+            receipt,
+            a4,
+            a4_job,
+            printer_ok,
+            scanner: Scanner::from_config(cfg),
+            tx,
+        })
+    }
+}
+
+async fn note(t: &mpsc::Sender<Msg>, device: &'static str, online: bool) {
+    send(t, Input::Device(DeviceNote::Online { device, online })).await;
+}
+
+impl Hardware for SerialHardware {
+    fn set_acceptors(&mut self, on: bool) {
+        let (a, v) = if on {
+            (AcceptorCommand::Enable, ValidatorCommand::Enable)
+        } else {
+            (AcceptorCommand::Disable, ValidatorCommand::Disable)
+        };
+        if let Err(e) = self.acceptor.submit(a) {
+            warn!(%e, "coin acceptor command not queued");
+        }
+        if let Err(e) = self.validator.submit(v) {
+            warn!(%e, "validator command not queued");
+        }
+    }
+
+    fn stack_note(&mut self, note: Note) {
+        let tx = self.tx.clone();
+        let pending = self.validator.submit(ValidatorCommand::Stack);
+        tokio::spawn(async move {
+            let input = match pending {
+                Ok(p) => {
+                    let c = p.completion().await;
+                    match c.payload {
+                        Some(ValidatorPayload::Stacked(n)) => Input::NoteStacked(n),
+                        Some(ValidatorPayload::Returned(n)) => Input::NoteReturned(n),
+                        _ => {
+                            // Not stacked and not known to be returned: the validator gives an
+                            // escrowed note back when a stack fails (SSP).
+                            warn!(detail = %c.detail, "stack failed; note returned");
+                            Input::NoteReturned(note)
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(%e, "stack not queued; note returned");
+                    Input::NoteReturned(note)
+                }
+            };
+            send(&tx, input).await;
+        });
+    }
+
+    fn return_note(&mut self, note: Note) {
+        let tx = self.tx.clone();
+        let pending = self.validator.submit(ValidatorCommand::Return);
+        tokio::spawn(async move {
+            let input = match pending {
+                Ok(p) => match p.completion().await.payload {
+                    Some(ValidatorPayload::Stacked(n)) => Input::NoteStacked(n),
+                    _ => Input::NoteReturned(note),
+                },
+                Err(_) => Input::NoteReturned(note),
+            };
+            send(&tx, input).await;
+        });
+    }
+
+    fn dispense(&mut self, coin: Coin, count: u32) {
+        let tx = self.tx.clone();
+        let pending = self
+            .hoppers
+            .get(&coin)
+            .map(|h| h.submit(HopperCommand::Dispense { count }));
+        tokio::spawn(async move {
+            let (paid, unpaid) = match pending {
+                Some(Ok(p)) => match p.completion().await.payload {
+                    Some(HopperPayload::Settled(s)) if s.paid + s.unpaid == count => {
+                        (s.paid, s.unpaid)
+                    }
+                    other => {
+                        warn!(?other, "payout result unknown: counted unpaid (IOU)");
+                        (0, count)
+                    }
+                },
+                _ => (0, count),
+            };
+            send(&tx, Input::HopperSettled { coin, paid, unpaid }).await;
+        });
+    }
+
+    fn print(&mut self, job: u32, name: String, pdf: Arc<Vec<u8>>, pages: u32) {
+        let tx = self.tx.clone();
+        let track = self.a4_job.clone();
+        let pending = self.a4.submit(A4Command::Print(A4Job {
+            name,
+            pdf: pdf.as_ref().clone(),
+        }));
+        tokio::spawn(async move {
+            *track.lock().await = Some(JobTrack {
+                job,
+                reported: 0,
+                pages,
+            });
+            let c = match pending {
+                Ok(p) => Some(p.completion().await),
+                Err(_) => None,
+            };
+            let mut g = track.lock().await;
+            let mut j = g.take().unwrap_or(JobTrack {
+                job,
+                reported: 0,
+                pages,
+            });
+            let (ok, done, status) = match &c {
+                Some(c) => match &c.payload {
+                    Some(A4Payload::Job(r)) => (
+                        c.is_success(),
+                        r.job.pages_completed,
+                        Some(r.status.clone()),
+                    ),
+                    Some(A4Payload::Status(s)) => (false, 0, Some(s.clone())),
+                    None => (c.is_success(), if c.is_success() { pages } else { 0 }, None),
+                },
+                None => (false, 0, None),
+            };
+            let done = if ok { pages } else { done.min(pages) };
+            while j.reported < done {
+                j.reported += 1;
+                send(&tx, Input::PagePrinted { job }).await;
+            }
+            if ok {
+                send(&tx, Input::CopyCompleted { job }).await;
+            } else {
+                let fault = match &status {
+                    Some(s) if s.has(&Condition::MediaJam) => PrintFault::Jam,
+                    Some(s) if s.has(&Condition::MediaEmpty) || s.has(&Condition::MediaNeeded) => {
+                        PrintFault::TrayEmpty
+                    }
+                    _ => PrintFault::Other,
+                };
+                // A jammed sheet left the tray and will not be delivered.
+                let spoiled =
+                    Sheets::new(u32::from(fault == PrintFault::Jam && j.reported < pages));
+                send(
+                    &tx,
+                    Input::PrintFailed {
+                        job,
+                        fault,
+                        spoiled,
+                    },
+                )
+                .await;
+            }
+        });
+    }
+
+    fn print_receipt(&mut self, lines: Vec<String>, iou: Option<String>) {
+        let r = kiosk_devices::escpos::Receipt {
+            lines,
+            iou,
+            cut: kiosk_devices::escpos::Cut::default(),
+        };
+        if let Err(e) = self.receipt.submit(ReceiptCommand::Print(r)) {
+            warn!(%e, "receipt not queued");
+        }
+    }
+
+    fn scan_finger(&mut self, rrn: Zeroizing<String>) {
+        let tx = self.tx.clone();
+        let scanner = self.scanner.clone();
+        tokio::spawn(async move {
+            let r = scanner.read(&rrn).await;
+            send(&tx, Input::FingerScanned(r)).await;
+        });
+    }
+
+    fn printer_ok(&self) -> bool {
+        self.printer_ok.load(Ordering::SeqCst)
+    }
+}
+
+/// The fingerprint scanner. The demo and the tests have no finger to read: the simulated
+/// scanner asks the e-government simulator for the synthetic person's template.
+#[derive(Clone)]
+pub struct Scanner {
+    people_url: Option<String>,
+}
+
+impl Scanner {
+    fn from_config(cfg: &DevicesSection) -> Scanner {
+        Scanner {
+            people_url: cfg.fingerprint.simulated_people_url.clone(),
+        }
+    }
+
+    /// Reads a finger.
+    pub async fn read(&self, rrn: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        let Some(url) = &self.people_url else {
+            return Err("no fingerprint scanner configured".into());
+        };
+        crate::net::simulated_template(url, rrn).await
+    }
+}
