@@ -325,10 +325,24 @@ impl A4Printer {
 
     fn submit(&self, job: A4Job) -> Result<i32, A4Error> {
         const OP: &str = "Create-Job";
+        // The ipp crate's Create-Job builder has no user name: add it as an operation
+        // attribute, so the job's owner is the same on every later operation.
+        let user = self.config.user.clone();
         let req = IppOperationBuilder::create_job(self.uri()?)
             .job_name(&job.name)
             .build()
-            .map(Into::into);
+            .map(Into::<IppRequestResponse>::into)
+            .and_then(|mut r| {
+                let user = IppValue::new_name_without_language(user)?;
+                r.attributes_mut().add(
+                    DelimiterTag::OperationAttributes,
+                    ::ipp::attribute::IppAttribute::new(
+                        ::ipp::attribute::IppAttributeName::REQUESTING_USER_NAME,
+                        user,
+                    ),
+                );
+                Ok(r)
+            });
         let resp = self.send(OP, req)?;
         let job_id = find(&resp, DelimiterTag::JobAttributes, "job-id")
             .and_then(int)
