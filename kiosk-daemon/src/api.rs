@@ -40,6 +40,9 @@ pub struct ApiState {
     pub speech: Arc<SpeechCache>,
 }
 
+/// How often the event stream proves it is alive.
+const PING: Duration = Duration::from_secs(15);
+
 /// Bodies are small JSON objects.
 const MAX_BODY: usize = 4 * 1024;
 
@@ -137,11 +140,15 @@ async fn events(
                 .data(serde_json::to_string(&d).unwrap_or_default()))
         })
     });
-    Sse::new(states.merge(devices)).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("ping"),
-    )
+    // A named ping event the page can see (comment lines are hidden from EventSource), so
+    // the touchscreen notices a dead connection; the keep-alive comment stays for proxies.
+    let pings = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+        tokio::time::Instant::now() + PING,
+        PING,
+    ))
+    .map(|_| Ok(SseEvent::default().event("ping").data("{}")));
+    Sse::new(states.merge(devices).merge(pings))
+        .keep_alive(KeepAlive::new().interval(PING).text("ping"))
 }
 
 async fn begin(State(st): State<ApiState>) -> Response {

@@ -371,7 +371,7 @@ impl Default for SessionSection {
 }
 
 /// What the touchscreen starts with.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessibilitySection {
     /// `ko`, `en`, `zh` or `vi`.

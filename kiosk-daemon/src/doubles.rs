@@ -39,6 +39,8 @@ pub struct World {
     pub jam_after: Option<u32>,
     /// Acceptors enabled.
     pub accepting: bool,
+    /// When each print job was submitted (the benchmark's end mark).
+    pub print_times: Vec<std::time::Instant>,
 }
 
 /// Devices that answer at once.
@@ -110,6 +112,7 @@ impl Hardware for FakeHardware {
         let jam = match self.world.lock() {
             Ok(mut w) => {
                 w.printed.push((job, name, pages));
+                w.print_times.push(std::time::Instant::now());
                 w.jam_after.take()
             }
             Err(_) => None,

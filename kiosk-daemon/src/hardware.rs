@@ -233,6 +233,10 @@ impl SerialHardware {
             }
         });
 
+        if let Some(io) = &cfg.io_board {
+            start_io_board(&io.port, &io.key_file, tx.clone())?;
+        }
+
         Ok(SerialHardware {
             acceptor,
             hoppers,
@@ -245,6 +249,82 @@ impl SerialHardware {
             tx,
         })
     }
+}
+
+/// The I/O board: doors, earphone jack, paper-low and the host watchdog. Its client is
+/// blocking (a request/reply protocol on one port), so it runs on its own thread: a
+/// heartbeat every 500 ms (which also feeds the board's host watchdog) and the events.
+fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result<(), StartError> {
+    use kiosk_devices::ioboard::IoBoardClient;
+    use kiosk_ioproto::{EventKind, Input as Pin, Key};
+    let key_text = std::fs::read_to_string(key_file)
+        .map_err(|e| StartError::Config(format!("io-board key file: {e}")))?;
+    // Never print the key, not even in an error.
+    let key = Key::from_hex(key_text.trim())
+        .ok_or_else(|| StartError::Config("io-board key: 64 hex digits expected".into()))?;
+    let link = open("I/O board", port, 115_200)?;
+    let mut client = IoBoardClient::connect(link, key, Duration::from_millis(500))
+        .map_err(|e| StartError::Config(format!("I/O board: {e}")))?;
+    std::thread::Builder::new()
+        .name("io-board".into())
+        .spawn(move || {
+            let mut online = true;
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let alive = client.heartbeat().is_ok();
+                if alive != online {
+                    online = alive;
+                    let n = DeviceNote::Online {
+                        device: "io-board",
+                        online,
+                    };
+                    if tx.blocking_send(Msg::Input(Input::Device(n))).is_err() {
+                        return;
+                    }
+                }
+                let Ok(events) = client.take_events() else {
+                    continue;
+                };
+                for e in events {
+                    let note = match e.kind {
+                        EventKind::Input {
+                            input: Pin::Earphone,
+                            active,
+                        } => DeviceNote::Earphone { inserted: active },
+                        EventKind::Input {
+                            input: Pin::FrontDoor,
+                            active,
+                        } => DeviceNote::Door {
+                            door: "front",
+                            open: active,
+                        },
+                        EventKind::Input {
+                            input: Pin::RearDoor,
+                            active,
+                        } => DeviceNote::Door {
+                            door: "rear",
+                            open: active,
+                        },
+                        EventKind::Input {
+                            input: Pin::CashDoor,
+                            active,
+                        } => DeviceNote::Door {
+                            door: "cash",
+                            open: active,
+                        },
+                        other => {
+                            info!(event = ?other, "I/O board");
+                            continue;
+                        }
+                    };
+                    if tx.blocking_send(Msg::Input(Input::Device(note))).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| StartError::Config(format!("I/O board thread: {e}")))?;
+    Ok(())
 }
 
 async fn note(t: &mpsc::Sender<Msg>, device: &'static str, online: bool) {

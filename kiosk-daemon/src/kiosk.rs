@@ -65,6 +65,8 @@ pub enum ApiRequest {
     Finish,
     /// Call staff.
     Help,
+    /// Nothing: proves the orchestrator answers (the watchdog's ping).
+    Ping,
 }
 
 /// Why an API request was refused; `code` is the stable name of LOCAL-API.md.
@@ -97,6 +99,27 @@ pub enum Msg {
     Api(ApiRequest, oneshot::Sender<Result<(), ApiError>>),
     /// Stop taking sessions and exit when idle (SIGTERM, the daily restart).
     Drain,
+    /// What the self-check reads from the orchestrator.
+    Inspect(oneshot::Sender<Inspection>),
+    /// Free disk fell below the reserve (or rose above it again).
+    DiskLow(bool),
+}
+
+/// The orchestrator's readings for the self-check.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// The A4 printer can print.
+    pub printer_ok: bool,
+    /// Sheets in the tray.
+    pub paper: i64,
+    /// Coins per hopper (value, count).
+    pub hoppers: Vec<(u64, u32)>,
+    /// The stacker reported full.
+    pub stacker_full: bool,
+    /// The network's breaker is closed.
+    pub network_ok: bool,
+    /// Unix ms of the newest journal entry.
+    pub last_entry_ms: i64,
 }
 
 /// Bound of the orchestrator's queue: device drivers and the API wait when it is full
@@ -120,6 +143,8 @@ pub struct Settings {
     pub where_else: Vec<Elsewhere>,
     /// How long an ended session stays on screen.
     pub linger_ms: u64,
+    /// The touchscreen's starting accessibility settings.
+    pub accessibility: crate::config::AccessibilitySection,
 }
 
 /// A basket line's details beyond what the session machine needs.
@@ -150,6 +175,7 @@ struct Run {
     guidance: Option<Guidance>,
     ended_at_ms: Option<u64>,
     receipt: bool,
+    exact_amount_only: bool,
     span: tracing::Span,
 }
 
@@ -172,6 +198,9 @@ pub struct Kiosk<H: Hardware, N: Network> {
     earphone: bool,
     draining: bool,
     out_of_service: Option<String>,
+    started_at: crate::schedule::ClockTime,
+    disk_low: bool,
+    stacker_full: bool,
 }
 
 /// Everything the orchestrator is built from.
@@ -235,6 +264,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         (tx, rx): (mpsc::Sender<Msg>, mpsc::Receiver<Msg>),
     ) -> Result<Built<H, N>, kiosk_ledger::LedgerError> {
         let last_session = parts.ledger.last_session()?;
+        let started_at = parts.clock.local_time();
         let initial = Snapshot {
             kiosk: KioskView {
                 id: parts.settings.kiosk_id.clone(),
@@ -246,6 +276,8 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 unavailable_agencies: Vec::new(),
                 earphone: false,
                 where_else: parts.settings.where_else.clone(),
+                accessibility: parts.settings.accessibility.clone(),
+                limits: limits(&parts.settings),
             },
             session: None,
         };
@@ -274,6 +306,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             earphone: false,
             draining: false,
             out_of_service: None,
+            started_at,
+            disk_low: false,
+            stacker_full: false,
         };
         Ok((k, rx, handle))
     }
@@ -289,6 +324,18 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                     let _ = answer.send(r);
                 }
                 Msg::Drain => self.draining = true,
+                Msg::Inspect(answer) => {
+                    let _ = answer.send(self.inspect());
+                }
+                Msg::DiskLow(low) => {
+                    self.disk_low = low;
+                    if low {
+                        warn!(
+                            incident = "disk-low",
+                            "free disk below the reserve: no new session"
+                        );
+                    }
+                }
             }
             self.publish();
             if self.draining && self.run.is_none() {
@@ -412,6 +459,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 }
                 Ok(())
             }
+            ApiRequest::Ping => Ok(()),
             ApiRequest::Help => {
                 let session = self.run.as_ref().map(|r| r.machine.id().0);
                 warn!(
@@ -430,6 +478,12 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         }
         if let Some(r) = &self.out_of_service {
             return Some(r.clone());
+        }
+        if self.disk_low {
+            return Some("the disk is full".into());
+        }
+        if self.stacker_full {
+            return Some("the note stacker is full".into());
         }
         match self.phase() {
             Phase::Open => None,
@@ -560,6 +614,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             guidance: None,
             ended_at_ms: None,
             receipt: false,
+            exact_amount_only: false,
             span: info_span!("session", id = id.0),
         }
     }
@@ -610,6 +665,10 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             DeviceNote::Door { door, open } => {
                 info!(door, open, "door");
             }
+            DeviceNote::StackerFull => {
+                warn!(incident = "stacker-full", "the note stacker is full");
+                self.stacker_full = true;
+            }
             _ => {}
         }
         let _ = self.devices.send(note);
@@ -656,9 +715,14 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         if self.run.as_ref().is_some_and(|r| r.ended_at_ms.is_none()) {
             self.feed(Event::Tick { now_ms: mono });
         }
-        match self.phase() {
-            Phase::RestartDue if self.run.is_none() => self.draining = true,
-            _ => {}
+        let now = self.clock.local_time();
+        let restarted_already = self
+            .settings
+            .schedule
+            .restart_done_recently(self.started_at, now);
+        if self.phase() == Phase::RestartDue && self.run.is_none() && !restarted_already {
+            info!("daily restart: exiting for the service manager to start us again");
+            self.draining = true;
         }
     }
 
@@ -838,6 +902,29 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         });
     }
 
+    fn inspect(&self) -> Inspection {
+        let h = self.hoppers();
+        Inspection {
+            printer_ok: self.hw.printer_ok(),
+            paper: self.ledger.balance(&Account::PaperTray).unwrap_or(0),
+            hoppers: self
+                .settings
+                .hopper_coins
+                .iter()
+                .map(|c| (c.value().get(), h.available(*c)))
+                .collect(),
+            stacker_full: self.stacker_full,
+            network_ok: self.net.network_available(),
+            last_entry_ms: self
+                .ledger
+                .last_seq()
+                .ok()
+                .and_then(|s| self.ledger.entries_since(s.saturating_sub(1), 1).ok())
+                .and_then(|v| v.first().map(|e| e.at_ms))
+                .unwrap_or(0),
+        }
+    }
+
     fn hoppers(&self) -> Hoppers {
         let mut h = Hoppers::NONE;
         for &coin in &self.settings.hopper_coins {
@@ -941,7 +1028,13 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             }
             Command::EnableAcceptors => self.hw.set_acceptors(true),
             Command::DisableAcceptors => self.hw.set_acceptors(false),
-            Command::PaymentStatus { .. } => {}
+            Command::PaymentStatus {
+                exact_amount_only, ..
+            } => {
+                if let Some(run) = &mut self.run {
+                    run.exact_amount_only = exact_amount_only;
+                }
+            }
             Command::StackNote { note, .. } => self.hw.stack_note(note),
             Command::ReturnNote { note, reason, .. } => {
                 info!(?reason, "returning a note");
@@ -1029,7 +1122,6 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         let Some(run) = &mut self.run else { return };
         let Some(rrn) = run.rrn.clone() else { return };
         run.scanning = true;
-        run.guidance = None;
         self.hw.scan_finger(rrn);
     }
 
@@ -1196,6 +1288,8 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 unavailable_agencies: unavailable,
                 earphone: self.earphone,
                 where_else: self.settings.where_else.clone(),
+                accessibility: self.settings.accessibility.clone(),
+                limits: limits(&self.settings),
             },
             session,
         };
@@ -1207,6 +1301,13 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 true
             }
         });
+    }
+}
+
+fn limits(s: &Settings) -> crate::view::Limits {
+    crate::view::Limits {
+        max_copies: s.session.max_copies,
+        max_lines: s.session.max_lines,
     }
 }
 
@@ -1243,10 +1344,13 @@ fn session_view(r: &Run, s: &Settings) -> SessionView {
         paid_back: m.paid_back().get(),
         owed: m.owed().get(),
     });
-    let guidance = if r.scanning {
-        Some(serde_json::json!({"kind": "place-finger"}))
-    } else {
-        r.guidance.map(guidance_json)
+    let guidance = match (r.scanning, r.guidance) {
+        // A retry keeps its message (with the tries left) while the finger is read again.
+        (true, Some(g @ Guidance::RetryFingerprint { .. })) if tries_used > 0 => {
+            Some(guidance_json(g))
+        }
+        (true, _) => Some(serde_json::json!({"kind": "place-finger"})),
+        (false, g) => g.map(guidance_json),
     };
     SessionView {
         id: m.id().0,
@@ -1261,7 +1365,7 @@ fn session_view(r: &Run, s: &Settings) -> SessionView {
         due,
         inserted,
         change: inserted.saturating_sub(due.max(m.fees().get())),
-        exact_amount_only: false,
+        exact_amount_only: r.exact_amount_only,
         printing: PrintingView {
             pages_done: r.pages_done,
             pages_total: r.pages_total,

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod doubles;
 pub mod hardware;
 pub mod kiosk;
@@ -17,4 +18,6 @@ pub mod net;
 pub mod ports;
 pub mod recovery;
 pub mod schedule;
+pub mod selfcheck;
+pub mod stack;
 pub mod view;

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::config::Elsewhere;
+use crate::config::{AccessibilitySection, Elsewhere};
 
 /// The whole state the touchscreen renders.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -40,6 +40,19 @@ pub struct KioskView {
     pub earphone: bool,
     /// Where else to go.
     pub where_else: Vec<Elsewhere>,
+    /// What the touchscreen starts with (language, voice, volume, rate, contrast).
+    pub accessibility: AccessibilitySection,
+    /// Basket limits.
+    pub limits: Limits,
+}
+
+/// Basket limits, so the screen offers only what the daemon accepts.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Copies of one document.
+    pub max_copies: u8,
+    /// Documents in one basket.
+    pub max_lines: usize,
 }
 
 /// One basket line.

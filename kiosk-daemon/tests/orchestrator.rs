@@ -86,6 +86,7 @@ async fn rig(coins: &[(Coin, u32)]) -> Rig {
         hopper_coins: coins.iter().map(|c| c.0).collect(),
         where_else: vec![],
         linger_ms: 60_000,
+        accessibility: Default::default(),
     };
     let queue = Kiosk::<FakeHardware, FakeNetwork>::queue();
     let hw = FakeHardware::new(queue.0.clone(), world.clone());

@@ -1,0 +1,209 @@
+//! A citizen's session end to end, across processes: kiosk-daemon driving the device
+//! simulators over pseudo-terminals and IPP, egov-sim over mutual TLS, and the test in the
+//! citizen's place on the local API and the simulators' control sockets.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Api, assert_no_personal_data, check_books, stack};
+use kiosk_core::Coin;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchases_with_coins_a_note_a_free_document_and_a_basket() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let people = c.people(3).await.unwrap();
+    assert!(!people.is_empty(), "egov-sim publishes synthetic people");
+
+    // Coins, exact: a 200-won copy paid with two 100-won coins.
+    api.choose(&[("RES-COPY", 1)], &people[0]).await;
+    let st = api.until_state("awaiting-payment").await;
+    assert_eq!(st["session"]["due"], 200, "{st}");
+    c.insert_coin(100).await.unwrap();
+    c.insert_coin(100).await.unwrap();
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "done", "{end}");
+    assert_eq!(
+        (end["fees"].as_u64(), end["paid_back"].as_u64()),
+        (Some(200), Some(0))
+    );
+    api.ok("/api/v1/session/finish", json!({})).await;
+
+    // A note and change: 1,000 won for a 500-won certificate; 500 back from the hopper.
+    api.choose(&[("FAM-RELATION", 1)], &people[1]).await;
+    api.until_state("awaiting-payment").await;
+    c.insert_note(1000).await.unwrap();
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "done", "{end}");
+    assert_eq!(end["inserted"], 1000);
+    assert_eq!(
+        end["paid_back"].as_u64().unwrap() + end["fees"].as_u64().unwrap(),
+        1000
+    );
+    api.ok("/api/v1/session/finish", json!({})).await;
+
+    // A free document: no payment step at all.
+    api.choose(&[("MIL-SERVICE", 1)], &people[2]).await;
+    let end = api.until_ended().await;
+    assert_eq!(
+        (end["reason"].as_str(), end["inserted"].as_u64()),
+        (Some("done"), Some(0))
+    );
+    api.ok("/api/v1/session/finish", json!({})).await;
+
+    // A basket: two documents, one of them two copies.
+    api.choose(&[("RES-COPY", 2), ("LAND-REGISTER", 1)], &people[0])
+        .await;
+    let st = api.until_state("awaiting-payment").await;
+    let due = st["session"]["due"].as_u64().unwrap();
+    assert!(due >= 400, "{st}");
+    c.insert_note(5000).await.unwrap();
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "done", "{end}");
+    assert_eq!(end["fees"].as_u64(), Some(due));
+    api.ok("/api/v1/session/finish", json!({})).await;
+
+    let printed = std::fs::read_dir(dir.path().join("printed"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        printed,
+        1 + 1 + 1 + 3,
+        "every copy saved by the A4 simulator"
+    );
+    let mut s = s;
+    assert!(
+        s.stop_daemon().await.unwrap().success(),
+        "clean stop exits 0"
+    );
+    let (inserted, fees, back, owed) = check_books(dir.path());
+    assert_eq!(inserted, 200 + 1000 + 5000);
+    assert_eq!((fees + back, owed), (inserted, 0));
+    assert_no_personal_data(dir.path(), &people);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_refunds_and_network_down_takes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let people = c.people(1).await.unwrap();
+
+    api.choose(&[("FAM-RELATION", 1)], &people[0]).await;
+    api.until_state("awaiting-payment").await;
+    c.insert_coin(100).await.unwrap();
+    c.insert_coin(100).await.unwrap();
+    api.until("credited", |s| s["session"]["inserted"] == 200)
+        .await;
+    api.ok("/api/v1/session/cancel", json!({})).await;
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "citizen-canceled");
+    assert_eq!(
+        (end["paid_back"].as_u64(), end["fees"].as_u64()),
+        (Some(200), Some(0))
+    );
+    api.ok("/api/v1/session/finish", json!({})).await;
+
+    // The network goes down: the kiosk says so before any money is asked.
+    c.egov_fault(json!({"mode": "down"})).await.unwrap();
+    api.ok("/api/v1/session", json!({})).await;
+    api.ok(
+        "/api/v1/session/basket",
+        json!({"code": "LAND-REGISTER", "address": "서초동 1"}),
+    )
+    .await;
+    api.ok("/api/v1/session/confirm", json!({})).await;
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "fetch-failed", "{end}");
+    assert_eq!(end["inserted"], 0);
+    let st = api.state().await;
+    assert_eq!(st["session"]["guidance"]["kind"], "go-elsewhere", "{st}");
+    assert!(!st["kiosk"]["where_else"].as_array().unwrap().is_empty());
+    c.egov_fault(json!({"mode": "none"})).await.unwrap();
+
+    s.stop_daemon().await.unwrap();
+    let (inserted, _, back, _) = check_books(dir.path());
+    assert_eq!((inserted, back), (200, 200));
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jam_mid_document_refunds_the_unprinted_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let people = c.people(1).await.unwrap();
+    // Two copies of a one-page certificate; the printer jams after the first page.
+    c.sim("a4-printer", json!({"cmd": "jam", "after_pages": 1}))
+        .await
+        .unwrap();
+    api.choose(&[("RES-COPY", 2)], &people[0]).await;
+    api.until_state("awaiting-payment").await;
+    c.insert_coin(500).await.unwrap();
+    let end = api.until_ended().await;
+    assert_eq!(end["fees"], 200, "one copy printed, one refunded: {end}");
+    assert_eq!(end["paid_back"], 300, "{end}");
+    s.stop_daemon().await.unwrap();
+    check_books(dir.path());
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_hopper_mid_change_becomes_an_iou() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = stack(&dir, |o| o.hoppers = vec![(Coin::W100, 3), (Coin::W500, 0)]).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let people = c.people(1).await.unwrap();
+    api.choose(&[("RES-COPY", 1)], &people[0]).await;
+    let st = api.until_state("awaiting-payment").await;
+    assert_eq!(st["kiosk"]["exact_amount_only"], true, "{st}");
+    // The 100-won hopper is emptied behind the kiosk's back: it still believes in 3 coins.
+    c.sim("hopper-100", json!({"cmd": "empty_hopper"}))
+        .await
+        .unwrap();
+    c.insert_coin(500).await.unwrap();
+    let end = api.until_ended().await;
+    assert_eq!(end["reason"], "done", "{end}");
+    assert_eq!(
+        end["owed"], 300,
+        "the change the hopper could not pay is owed: {end}"
+    );
+    s.stop_daemon().await.unwrap();
+    let (_, _, _, owed) = check_books(dir.path());
+    assert_eq!(owed, 300);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_pulled_back_is_not_credited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let people = c.people(1).await.unwrap();
+    api.choose(&[("RES-COPY", 1)], &people[0]).await;
+    api.until_state("awaiting-payment").await;
+    c.sim("bill-validator", json!({"cmd": "pull_back_next_note"}))
+        .await
+        .unwrap();
+    c.insert_note(1000).await.unwrap();
+    // The kiosk does not print for a note it never got.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let st = api.state().await;
+    assert_ne!(st["session"]["state"], "printing", "{st}");
+    api.ok("/api/v1/session/cancel", json!({})).await;
+    let end = api.until_ended().await;
+    assert_eq!(end["fees"], 0, "{end}");
+    s.stop_daemon().await.unwrap();
+    let (inserted, ..) = check_books(dir.path());
+    assert_eq!(inserted, 0, "a pulled-back note is not money in");
+    s.stop().await.unwrap();
+}

@@ -1,0 +1,128 @@
+// The touchscreen against the real kiosk-daemon on the simulators (kiosk-demo): the page,
+// the local API, the device simulators over pseudo-terminals and IPP, egov-sim over mutual
+// TLS. Runs when KIOSK_DEMO (the JSON line kiosk-demo printed) is set; scripts/test-ui
+// starts kiosk-demo and sets it.
+
+import { describe, test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import * as H from './helpers.mjs';
+
+const demo = process.env.KIOSK_DEMO ? JSON.parse(process.env.KIOSK_DEMO) : null;
+const url = demo?.touchscreen?.replace(/\/$/, '');
+const panel = demo?.simulation?.replace(/\/$/, '');
+const RRN = demo?.synthetic_resident_numbers?.[0]?.replace(/-/g, '');
+
+let browser; let page;
+
+async function sim(what, value) {
+  const q = new URLSearchParams({ what });
+  if (value !== undefined) q.set('value', String(value));
+  const r = await fetch(`${panel}/sim?${q}`, { method: 'POST' });
+  assert.ok(r.ok, `simulation panel ${what}: ${r.status} ${await r.text()}`);
+}
+
+async function api(path, method = 'GET') {
+  const r = await fetch(`${url}${path}`, { method });
+  return r.json().catch(() => ({}));
+}
+
+describe('against the real daemon', { skip: !demo && 'KIOSK_DEMO not set' }, () => {
+  before(async () => { browser = await H.launchBrowser(); });
+  after(async () => { await browser?.close(); });
+  beforeEach(async () => {
+    // A fresh start: no session, no faults.
+    await sim('network-up'); await sim('clear-jam');
+    const s = await api('/api/v1/state');
+    if (s.session) {
+      await api('/api/v1/session/cancel', 'POST');
+      for (let i = 0; i < 100; i++) {
+        const st = await api('/api/v1/state');
+        if (!st.session || st.session.ended) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await api('/api/v1/session/finish', 'POST');
+    }
+    if (page) await page.close();
+    page = await H.newPage(browser);
+    page.setDefaultTimeout(15000);
+    await H.open(page, url);
+  });
+
+  const tap = (fid) => page.click(`[data-fid="${fid}"]`);
+  const text = () => page.evaluate(() => document.querySelector('#main').innerText);
+
+  async function toPayment(code = 'RES-COPY', copies = 1) {
+    await tap('start');
+    await H.waitScreen(page, 'choose');
+    if (!(await page.$(`[data-fid="doc-${code}"]`))) await tap('domain-all');
+    await tap(`doc-${code}`);
+    await H.waitScreen(page, 'options');
+    for (let i = 1; i < copies; i++) await tap('more');
+    await tap('add');
+    await H.waitScreen(page, 'basket');
+    await tap('next');
+    await H.waitScreen(page, 'identity');
+    for (const d of RRN) await tap(`key-${d}`);
+    await tap('key-ok');
+    await H.waitScreen(page, 'preview', 15000);
+    await tap('pay');
+    await H.waitScreen(page, 'payment');
+  }
+
+  test('a purchase with coins and a note, printed by the simulated A4 printer', async () => {
+    await toPayment('RES-COPY', 2);
+    assert.match(await text(), /400원/);
+    await sim('coin', 100);
+    await page.waitForFunction(() => document.querySelector('#main').innerText.includes('300원'));
+    await sim('note', 1000);
+    await H.waitScreen(page, 'done', 20000);
+    assert.match(await text(), /700원/);
+    const st = await api('/api/v1/state');
+    assert.equal(st.session.ended.fees, 400);
+    assert.equal(st.session.ended.paid_back, 700);
+    await H.shot(page, 'daemon', 'done');
+  });
+
+  test('cancel with refund', async () => {
+    await toPayment('FAM-RELATION', 1);
+    await sim('coin', 100);
+    await page.waitForFunction(() => document.querySelector('#main').innerText.includes('400원'));
+    await tap('cancel');
+    await H.waitScreen(page, 'canceled');
+    assert.match(await text(), /100원/);
+    const st = await api('/api/v1/state');
+    assert.equal(st.session.ended.paid_back, 100);
+  });
+
+  test('network down: the kiosk says where else to go and takes nothing', async () => {
+    await sim('network-down');
+    await tap('start').catch(() => {});
+    await page.waitForFunction(() => ['out-of-service', 'canceled', 'choose'].includes(document.body.dataset.screen));
+    await page.waitForFunction(() => document.querySelector('#main').innerText.includes('정부24'), null, { timeout: 20000 })
+      .catch(async () => {
+        // The breaker opens on the first failed request: try to fetch once.
+        await api('/api/v1/session', 'POST');
+      });
+    const st = await api('/api/v1/state');
+    assert.equal(st.session?.ended?.inserted ?? 0, 0);
+  });
+
+  test('a printer jam refunds what was not printed', async () => {
+    await toPayment('RES-COPY', 2);
+    await sim('jam', 1);
+    await sim('coin', 500);
+    await page.waitForFunction(() => ['done', 'canceled'].includes(document.body.dataset.screen), null, { timeout: 20000 });
+    const st = await api('/api/v1/state');
+    assert.equal(st.session.ended.fees, 200, JSON.stringify(st.session.ended));
+    assert.equal(st.session.ended.paid_back, 300);
+  });
+
+  test('earphones plugged into the I/O board switch voice guidance on', async () => {
+    await sim('earphone-in');
+    // The private-listening indicator appears and the announcement is captioned.
+    await page.waitForSelector('#earphone:not([hidden])', { timeout: 10000 });
+    const log = await H.spoken(page);
+    assert.ok(log.length > 0, 'the earphone announcement is captioned');
+    await sim('earphone-out');
+  });
+});
