@@ -1,11 +1,13 @@
 //! kioskctl: the command-line tool for contractors and staff.
 //!
-//! Every subcommand reads validated files and prints plain text or JSON; none of them
-//! touches a device. Exit status: 0 when everything is sound, 1 when a check failed (a bad
-//! catalog, a ledger that does not verify), 2 on a usage error.
+//! Every subcommand reads validated files and prints plain text or JSON (`render` also
+//! writes the PDF it was asked for); none of them touches a device. Exit status: 0 when
+//! everything is sound, 1 when a check failed (a bad catalog, a ledger or a verification
+//! code that does not verify), 2 on a usage error.
 
 mod catalog_cmd;
 mod ledger_cmd;
+mod render_cmd;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,10 @@ enum Command {
     /// The kiosk's ledger: simulate, verify, balances, export.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Render a certificate with synthetic data to PDF; print its verification payload.
+    Render(render_cmd::RenderArgs),
+    /// Check a certificate's verification payload (its QR code) offline.
+    VerifyDoc(render_cmd::VerifyDocArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,8 +121,8 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Today's date in Korea (UTC+9, no daylight saving), from the system clock: the one clock
-/// read in kioskctl, used only for defaults a user can override.
+/// Today's date in Korea (UTC+9, no daylight saving), from the system clock. kioskctl reads
+/// the clock only for defaults a user can override: here and `render`'s time of issue.
 fn today_in_korea() -> anyhow::Result<kiosk_catalog::Date> {
     let kst = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
     Ok(jiff::Timestamp::now().to_zoned(kst).date())
@@ -143,6 +149,8 @@ fn main() -> ExitCode {
         Command::Ledger(LedgerCommand::Verify { db }) => ledger_cmd::verify(&db),
         Command::Ledger(LedgerCommand::Balances { db, json }) => ledger_cmd::balances(&db, json),
         Command::Ledger(LedgerCommand::Export { db, since }) => ledger_cmd::export(&db, since),
+        Command::Render(args) => render_cmd::render(&args),
+        Command::VerifyDoc(args) => render_cmd::verify_doc(&args),
     };
     match result {
         Ok(code) => code,

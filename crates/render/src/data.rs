@@ -393,6 +393,17 @@ mod tests {
         }
         assert!(check_data(&json!({"x": "a\u{202E}b"})).is_err());
         assert!(check_data(&json!({"x\n": "a"})).is_err());
+        // Every control character is refused, tab, newline and C1 controls included.
+        for c in [
+            '\t', '\n', '\r', '\u{0}', '\u{1B}', '\u{7F}', '\u{85}', '\u{9F}',
+        ] {
+            let e = check_data(&json!({ "x": format!("a{c}b") })).unwrap_err();
+            assert!(
+                e.to_string().contains("control character"),
+                "{:?}: {e}",
+                c as u32
+            );
+        }
         assert!(check_data(&json!({"x": "홍길동 Hong"})).is_ok());
     }
 }

@@ -417,4 +417,72 @@ mod tests {
         assert_eq!(t.korean_date(), "2026년 11월 18일");
         assert!(IssuedAt::from_unix(0).is_err());
     }
+
+    fn rasterize(pdf: &[u8], name: &str) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("kiosk-render-subset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join(format!("{name}.pdf"));
+        std::fs::write(&input, pdf).unwrap();
+        let out = std::process::Command::new("pdftoppm")
+            .args(["-gray", "-r", "200", "-singlefile"])
+            .arg(&input)
+            .arg(dir.join(name))
+            .output()
+            .expect("pdftoppm (poppler-utils)");
+        assert!(out.status.success());
+        let px = std::fs::read(dir.join(format!("{name}.pgm"))).unwrap();
+        let _ = std::fs::remove_file(input);
+        let _ = std::fs::remove_file(dir.join(format!("{name}.pgm")));
+        px
+    }
+
+    /// The own subsetter draws every glyph exactly as allsorts' subset of the same glyphs
+    /// does (composite Hangul syllables included): the pages rasterize to the same pixels.
+    #[test]
+    fn own_font_subset_prints_like_the_allsorts_subset() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/templates");
+        let r = Renderer::from_paths(crate::DEFAULT_FONT_PATH, dir).unwrap();
+        let at = IssuedAt::from_unix(1_795_000_000).unwrap();
+        for (code, seed) in [("RES-COPY", 3), ("RES-COPY", 4), ("FAM-RELATION", 5)] {
+            let opts = crate::SyntheticOptions {
+                seed,
+                ..Default::default()
+            };
+            let mut req = r
+                .synthetic_request(&DocCode::new(code).unwrap(), &opts, at)
+                .unwrap();
+            if seed == 4 {
+                // Rare syllables, which NanumGothic builds from jamo glyphs (composites).
+                req.data["household"]["address"] =
+                    "갂갃갅갆갋 똠똡 뷁 쀍쀐 햏햞 (composite) ÀÉ".into();
+            }
+            let layout = r.layout(&req).unwrap();
+            let mut chars = BTreeSet::new();
+            for e in &layout.pages[0].elements {
+                if let crate::layout::Element::Text { text, .. } = e {
+                    chars.extend(text.chars());
+                }
+            }
+            let meta = || crate::pdf::Meta {
+                title: code.into(),
+                issue_number: req.issue_number.to_string(),
+                issued_at: at,
+                author: "x".into(),
+                digest: [0; 32],
+            };
+            let ours = r.font.subset(&chars).unwrap();
+            if seed == 4 {
+                assert!(
+                    ours.widths.len() > ours.char_to_gid.len() + 1,
+                    "composite glyphs pull in their components"
+                );
+            }
+            let reference = r.font.subset_with_allsorts(&chars).unwrap();
+            assert!(ours.bytes.len() <= reference.bytes.len() + 4096, "{code}");
+            let pdf = |s| crate::pdf::write_pdf(&layout, r.font.to_printpdf(s), "x", &meta());
+            let a = rasterize(&pdf(ours).unwrap(), &format!("{code}-ours"));
+            let b = rasterize(&pdf(reference).unwrap(), &format!("{code}-allsorts"));
+            assert!(a == b, "{code}: the pages differ");
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! The Korean font: loaded and measured once, subset per document.
 //!
 //! printpdf 0.12 without its `text_layout` feature embeds whole fonts (about 4.7 MB for
-//! NanumGothic). We parse the font once with `allsorts`, measure text with its advance
-//! widths, and for each document cut a subset holding only the glyphs that document uses;
-//! printpdf then embeds that subset and writes the ToUnicode CMap from our
-//! character-to-glyph map, so text stays extractable.
+//! NanumGothic). We parse the font once with `allsorts` (character map, advance widths,
+//! metrics) and index its glyphs ([`crate::sfnt`]), measure text with its advance widths,
+//! and for each document cut a subset holding only the glyphs that document uses; printpdf
+//! then embeds that subset and writes the ToUnicode CMap from our character-to-glyph map,
+//! so text stays extractable.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,13 +13,13 @@ use std::sync::Arc;
 
 use allsorts::binary::read::ReadScope;
 use allsorts::font_data::FontData;
-use allsorts::subset::{CmapTarget, SubsetProfile, subset};
 use allsorts::tables::cmap::Cmap;
 use allsorts::tables::{FontTableProvider, HeadTable, HheaTable, HmtxTable, MaxpTable};
 use allsorts::tag;
 use sha2::{Digest, Sha256};
 
 use crate::error::FontError;
+use crate::sfnt::SfntIndex;
 
 /// Where Debian's `fonts-nanum` package puts NanumGothic (OFL).
 pub const DEFAULT_FONT_PATH: &str = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf";
@@ -40,6 +41,8 @@ pub struct KioskFont {
     descent: i16,
     bbox: [i16; 4],
     caret_slope: (i16, i16),
+    /// Table directory and glyph offsets, for subsetting without re-parsing.
+    index: Arc<SfntIndex>,
 }
 
 impl std::fmt::Debug for KioskFont {
@@ -135,7 +138,9 @@ impl KioskFont {
             return Err(perr("units per em is zero"));
         }
         drop(provider);
+        let index = SfntIndex::read(&bytes).map_err(|e| perr(&e.to_string()))?;
         Ok(KioskFont {
+            index: Arc::new(index),
             bytes: Arc::from(bytes),
             path,
             cmap,
@@ -235,8 +240,66 @@ impl KioskFont {
         out
     }
 
-    /// Cuts the subset holding exactly the glyphs of `chars` (plus `.notdef`).
+    /// Cuts the subset holding exactly the glyphs of `chars` (plus `.notdef` and the
+    /// components of composite glyphs: most Hangul syllables of NanumGothic are built from
+    /// jamo glyphs).
     pub(crate) fn subset(&self, chars: &BTreeSet<char>) -> Result<FontSubset, FontError> {
+        let gids: Vec<u16> = chars
+            .iter()
+            .map(|&c| self.gid(c))
+            .filter(|&g| g != 0)
+            .collect();
+        let (bytes, order) = self.index.subset(&self.bytes, &gids)?;
+        let new_id: HashMap<u16, u16> = order
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| (g, i as u16))
+            .collect();
+        let mut char_to_gid = BTreeMap::new();
+        for &c in chars {
+            let g = self.gid(c);
+            if let Some(&n) = new_id.get(&g)
+                && g != 0
+            {
+                char_to_gid.insert(c as u32, n);
+            }
+        }
+        let widths = order
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| {
+                (
+                    i as u16,
+                    self.advances.get(usize::from(g)).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        let digest = Sha256::digest(
+            order
+                .iter()
+                .flat_map(|g| g.to_be_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        let tag: String = digest[..6]
+            .iter()
+            .map(|b| char::from(b'A' + b % 26))
+            .collect();
+        Ok(FontSubset {
+            bytes,
+            name: format!("{tag}+{FAMILY}"),
+            char_to_gid,
+            widths,
+        })
+    }
+
+    /// The subset as allsorts' general subsetter cuts it: the reference the own subsetter
+    /// is checked against.
+    #[cfg(test)]
+    pub(crate) fn subset_with_allsorts(
+        &self,
+        chars: &BTreeSet<char>,
+    ) -> Result<FontSubset, FontError> {
+        use allsorts::subset::{CmapTarget, SubsetProfile, subset};
         let mut gids: Vec<u16> = chars
             .iter()
             .map(|&c| self.gid(c))
@@ -251,8 +314,6 @@ impl KioskFont {
         let provider = data
             .table_provider(0)
             .map_err(|e| FontError::Subset(e.to_string()))?;
-        // No cmap, name or OS/2: a CIDFontType2 program is addressed by glyph id and the
-        // PDF's ToUnicode CMap carries the text.
         let profile = SubsetProfile::Custom(vec![
             tag::HEAD,
             tag::HHEA,
@@ -265,43 +326,22 @@ impl KioskFont {
         ]);
         let bytes = subset(&provider, &gids, &profile, CmapTarget::Unrestricted)
             .map_err(|e| FontError::Subset(e.to_string()))?;
-        // allsorts numbers subset glyphs by their position in `gids`.
-        let new_id: HashMap<u16, u16> = gids
+        let char_to_gid = chars
             .iter()
-            .enumerate()
-            .map(|(i, &g)| (g, i as u16))
+            .filter_map(|&c| {
+                let g = self.gid(c);
+                let i = gids.iter().position(|&x| x == g)?;
+                (g != 0).then_some((c as u32, i as u16))
+            })
             .collect();
-        let mut char_to_gid = BTreeMap::new();
-        for &c in chars {
-            let g = self.gid(c);
-            if let Some(&n) = new_id.get(&g)
-                && g != 0
-            {
-                char_to_gid.insert(c as u32, n);
-            }
-        }
         let widths = gids
             .iter()
             .enumerate()
-            .map(|(i, &g)| {
-                (
-                    i as u16,
-                    self.advances.get(usize::from(g)).copied().unwrap_or(0),
-                )
-            })
-            .collect();
-        let digest = Sha256::digest(
-            gids.iter()
-                .flat_map(|g| g.to_be_bytes())
-                .collect::<Vec<u8>>(),
-        );
-        let tag: String = digest[..6]
-            .iter()
-            .map(|b| char::from(b'A' + b % 26))
+            .map(|(i, &g)| (i as u16, self.advances[usize::from(g)]))
             .collect();
         Ok(FontSubset {
             bytes,
-            name: format!("{tag}+{FAMILY}"),
+            name: "AAAAAA+NanumGothic".into(),
             char_to_gid,
             widths,
         })

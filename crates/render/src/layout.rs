@@ -36,8 +36,10 @@ const LABEL_W: f32 = 130.0;
 const HEADER_GRAY: f32 = 0.88;
 const LABEL_GRAY: f32 = 0.94;
 
-/// One thing drawn on a page.
-#[derive(Debug, Clone, PartialEq)]
+/// One thing drawn on a page. Serializes as an object tagged `"kind": "text"` (`line`,
+/// `fill`, `qr`) so that `kioskctl render --dump-layout` can hand pages to other tools.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Element {
     /// A single line of text.
     Text {
@@ -95,14 +97,14 @@ pub enum Element {
 }
 
 /// One laid-out page.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Page {
     /// Everything on the page, header and footer included.
     pub elements: Vec<Element>,
 }
 
 /// A laid-out document.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Layout {
     /// The pages, in order.
     pub pages: Vec<Page>,

@@ -23,6 +23,8 @@ mod error;
 mod font;
 pub mod layout;
 mod pdf;
+mod qr;
+mod sfnt;
 mod synth;
 pub mod template;
 mod verify;
@@ -33,6 +35,7 @@ pub use engine::{Civil, IssuedAt, MAX_PAGES, RenderRequest, RenderedDocument, Re
 pub use error::{FontError, RenderError, TemplateError, VerifyError};
 pub use font::{DEFAULT_FONT_PATH, KioskFont};
 pub use layout::{Element, Layout, Page};
+pub use pdf::QR_QUIET_MODULES;
 pub use synth::{SyntheticOptions, synthetic_data, synthetic_issue_number};
 pub use template::{Block, Template, TemplateSet};
 pub use verify::{

@@ -10,7 +10,6 @@ use printpdf::{
     PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem, TextMatrix,
     TextRenderingMode,
 };
-use qrcode::{Color as QrColor, EcLevel, QrCode};
 use sha2::{Digest, Sha256};
 
 use crate::engine::IssuedAt;
@@ -42,20 +41,18 @@ fn gray(level: f32) -> Color {
 /// The QR code as rectangles in module units (one per horizontal run of dark modules,
 /// origin at the code's bottom-left corner), and its width in modules.
 fn qr_runs(payload: &str) -> Result<(Vec<Rect>, usize), RenderError> {
-    let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M)
-        .map_err(|e| RenderError::Qr(e.to_string()))?;
-    let n = code.width();
-    let colors = code.to_colors();
+    let code = crate::qr::encode(payload.as_bytes())?;
+    let n = code.width;
     let mut runs = Vec::new();
     for row in 0..n {
         let mut col = 0;
         while col < n {
-            if colors[row * n + col] != QrColor::Dark {
+            if !code.is_dark(col, row) {
                 col += 1;
                 continue;
             }
             let start = col;
-            while col < n && colors[row * n + col] == QrColor::Dark {
+            while col < n && code.is_dark(col, row) {
                 col += 1;
             }
             runs.push(Rect {
@@ -71,9 +68,10 @@ fn qr_runs(payload: &str) -> Result<(Vec<Rect>, usize), RenderError> {
     Ok((runs, n))
 }
 
-/// Quiet zone around the QR code, in modules (the standard asks for 4; the code sits in a
-/// white margin of the page, so 2 inside its box is enough).
-const QR_QUIET: usize = 2;
+/// Quiet zone around the QR code, in modules, inside the [`crate::layout::Element::Qr`]
+/// square (the standard asks for 4; the code sits in a white margin of the page, so 2
+/// inside its box is enough).
+pub const QR_QUIET_MODULES: usize = 2;
 
 /// Deflate level for streams: level 9 (lopdf's choice) costs about three times the time
 /// of level 6 for about 2% smaller files.
@@ -216,8 +214,8 @@ pub(crate) fn write_pdf(
                 }
                 if let Some((runs, n)) = &qr {
                     // Draw in module units: small integers keep the stream short.
-                    let m = size / (n + 2 * QR_QUIET) as f32;
-                    let origin = QR_QUIET as f32 * m;
+                    let m = size / (n + 2 * QR_QUIET_MODULES) as f32;
+                    let origin = QR_QUIET_MODULES as f32 * m;
                     ops.push(Op::SaveGraphicsState);
                     ops.push(Op::SetTransformationMatrix {
                         matrix: CurTransMat::Raw([m, 0.0, 0.0, m, x + origin, y + origin]),

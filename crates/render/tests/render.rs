@@ -321,6 +321,31 @@ fn over_long_field_wraps_across_pages() {
 }
 
 #[test]
+fn unbroken_values_wrap_inside_their_columns_and_paginate() {
+    let r = renderer();
+    let mut data = household(3);
+    // No spaces to break at: the engine breaks between characters.
+    data["members"][1]["name"] = json!("가".repeat(600));
+    data["members"][2]["relation"] = json!("W".repeat(900));
+    data["household"]["head_name"] = json!("ABCDEFGHIJ".repeat(400)); // the 4000 limit
+    let layout = r.layout(&request("RES-COPY", data.clone(), &[])).unwrap();
+    assert_on_page(&layout);
+    assert!(layout.pages.len() >= 2, "{} pages", layout.pages.len());
+    // Nothing is lost: every character is printed once.
+    let count = |only: char| -> usize {
+        (0..layout.pages.len())
+            .flat_map(|p| layout.page_texts(p))
+            .filter(|t| t.chars().all(|c| c == only))
+            .map(|t| t.chars().count())
+            .sum()
+    };
+    assert_eq!(count('가'), 600);
+    assert_eq!(count('W'), 900);
+    let doc = r.render(&request("RES-COPY", data, &[]), &key()).unwrap();
+    assert_eq!(doc.pages, layout.pages.len());
+}
+
+#[test]
 fn resident_numbers_masked_unless_shown() {
     let r = renderer();
     let data = household(2);
