@@ -338,7 +338,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 }
             }
             self.publish();
-            if self.draining && self.run.is_none() {
+            // An ended session only lingers on screen: it does not hold up a stop.
+            let idle = self.run.as_ref().is_none_or(|r| r.ended_at_ms.is_some());
+            if self.draining && idle {
                 info!("drained: no session open, stopping");
                 break;
             }
@@ -720,7 +722,8 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             .settings
             .schedule
             .restart_done_recently(self.started_at, now);
-        if self.phase() == Phase::RestartDue && self.run.is_none() && !restarted_already {
+        let idle = self.run.as_ref().is_none_or(|r| r.ended_at_ms.is_some());
+        if self.phase() == Phase::RestartDue && idle && !restarted_already {
             info!("daily restart: exiting for the service manager to start us again");
             self.draining = true;
         }

@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn each_fault_is_named() {
-        let cases: Vec<(fn(&mut Readings), &str, &str)> = vec![
+        type Case = (fn(&mut Readings), &'static str, &'static str);
+        let cases: Vec<Case> = vec![
             (|r| r.printer_ok = false, "printer", "fail"),
             (|r| r.paper = 0, "paper", "fail"),
             (|r| r.paper = 50, "paper", "warning"),

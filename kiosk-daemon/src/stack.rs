@@ -156,6 +156,10 @@ impl Stack {
             .arg(opts.seed.to_string())
             .arg("--fingerprint-fail-rate")
             .arg(opts.fingerprint_fail_rate.to_string())
+            .arg("--documents")
+            .arg(opts.repo.join("config/documents.toml"))
+            .arg("--templates")
+            .arg(opts.repo.join("config/templates"))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(
                 dir.join("egov-sim.log"),
@@ -217,7 +221,7 @@ impl Stack {
                 )?,
                 0,
             ))];
-            for (c, n) in &opts.hoppers {
+            for (c, n) in opts.hoppers.iter().filter(|h| h.1 > 0) {
                 ops.push(Op::Post(Entry::new(
                     Transfer::new(
                         Account::Hopper(*c),

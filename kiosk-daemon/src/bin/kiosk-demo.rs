@@ -140,11 +140,17 @@ async fn sim(State(c): State<Controls>, Query(a): Query<Action>) -> Response {
             .await
             .map(drop),
         "door-open" => c
-            .sim("io-board", json!({"cmd": "door", "door": "front", "open": true}))
+            .sim(
+                "io-board",
+                json!({"cmd": "door", "door": "front", "open": true}),
+            )
             .await
             .map(drop),
         "door-close" => c
-            .sim("io-board", json!({"cmd": "door", "door": "front", "open": false}))
+            .sim(
+                "io-board",
+                json!({"cmd": "door", "door": "front", "open": false}),
+            )
             .await
             .map(drop),
         "network-down" => c.egov_fault(json!({"mode": "down"})).await,

@@ -160,9 +160,10 @@ pub fn assert_no_personal_data(dir: &std::path::Path, rrns: &[String]) {
     fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(p).unwrap().flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
                 walk(&p, out);
-            } else {
+            } else if t.is_file() {
                 out.push(p);
             }
         }
