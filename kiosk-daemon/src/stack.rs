@@ -271,6 +271,10 @@ data_dir = {data:?}
 [hours]
 always = true
 
+# The simulated kiosk restarts half a day from now, never in the middle of a test.
+[restart]
+at = "{restart_at}"
+
 [devices.coin_acceptor]
 port = {ca:?}
 
@@ -340,6 +344,7 @@ url = "https://www.gov.kr"
             ui = o.repo.join("ui"),
             api_port = o.api_port,
             warn = o.warn_after_s,
+            restart_at = half_a_day_from_now(),
         );
         for (c, _) in &o.hoppers {
             let name = format!("hopper-{}", c.value().get());
@@ -555,4 +560,13 @@ impl Controls {
             .filter_map(|p| p["resident_number"].as_str().map(str::to_owned))
             .collect())
     }
+}
+
+/// The local (KST) time of day twelve hours from now, "HH:MM".
+fn half_a_day_from_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let s = (now + crate::clock::KST_OFFSET_S + 12 * 3600).rem_euclid(86_400);
+    format!("{:02}:{:02}", s / 3600, (s / 60) % 60)
 }
