@@ -520,7 +520,14 @@ impl EgovClient {
     }
 
     fn agency_ok(&self, a: &str) {
-        if let Some(b) = self.inner.agencies.lock().ok().as_mut().and_then(|m| m.get_mut(a)) {
+        if let Some(b) = self
+            .inner
+            .agencies
+            .lock()
+            .ok()
+            .as_mut()
+            .and_then(|m| m.get_mut(a))
+        {
             b.on_success();
         }
     }

@@ -157,7 +157,7 @@ pub struct FetchRequest {
 }
 
 /// A fetched document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FetchedDocument {
     /// The issue number (발급번호).
     pub issue_number: IssueNumber,
@@ -229,7 +229,7 @@ pub enum MessageStatus {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<T> {
     /// Answered and verified.
     Ok(T),
