@@ -232,6 +232,19 @@ pub struct EgovSection {
     /// Attempts per request (1 = no retry).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// Consecutive failures that declare a back end (or the network) down.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// Seconds a back end declared down is not asked again.
+    #[serde(default = "default_breaker_open")]
+    pub breaker_open_s: u64,
+}
+
+fn default_breaker_failures() -> u32 {
+    3
+}
+fn default_breaker_open() -> u64 {
+    30
 }
 
 fn default_connect_ms() -> u64 {
@@ -596,6 +609,12 @@ impl KioskConfig {
         }
         if !(1..=5).contains(&self.egov.max_attempts) {
             p.push("egov.max_attempts: 1 to 5".into());
+        }
+        if !(1..=20).contains(&self.egov.breaker_failures) {
+            p.push("egov.breaker_failures: 1 to 20".into());
+        }
+        if !(1..=3600).contains(&self.egov.breaker_open_s) {
+            p.push("egov.breaker_open_s: 1 to 3600".into());
         }
         for (name, path) in [
             ("egov.ca_cert", &self.egov.ca_cert),

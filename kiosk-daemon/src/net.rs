@@ -80,8 +80,8 @@ impl EgovNet {
             max_attempts: e.max_attempts,
             backoff_base: Duration::from_millis(100),
             breaker: kiosk_egov::BreakerConfig {
-                failures_to_open: 3,
-                open_for: Duration::from_secs(30),
+                failures_to_open: e.breaker_failures,
+                open_for: Duration::from_secs(e.breaker_open_s),
             },
         })
         .map_err(|e| anyhow::anyhow!("e-government client: {e}"))?;

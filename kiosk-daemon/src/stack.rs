@@ -303,6 +303,8 @@ authority_key = {auth:?}
 connect_timeout_ms = 1000
 request_timeout_ms = 3000
 max_attempts = 2
+breaker_failures = 1
+breaker_open_s = 2
 
 [catalog]
 documents = {docs:?}

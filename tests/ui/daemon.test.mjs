@@ -42,6 +42,11 @@ describe('against the real daemon', { skip: !demo && 'KIOSK_DEMO not set' }, () 
       }
       await api('/api/v1/session/finish', 'POST');
     }
+    // Back in service (the network's breaker closes a moment after the network returns).
+    for (let i = 0; i < 100; i++) {
+      if ((await api('/api/v1/state')).kiosk.mode === 'open') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     if (page) await page.close();
     page = await H.newPage(browser);
     page.setDefaultTimeout(15000);
@@ -95,16 +100,26 @@ describe('against the real daemon', { skip: !demo && 'KIOSK_DEMO not set' }, () 
   });
 
   test('network down: the kiosk says where else to go and takes nothing', async () => {
+    await tap('start');
+    await H.waitScreen(page, 'choose');
+    if (!(await page.$('[data-fid="doc-RES-COPY"]'))) await tap('domain-all');
+    await tap('doc-RES-COPY');
+    await H.waitScreen(page, 'options');
+    await tap('add');
+    await H.waitScreen(page, 'basket');
     await sim('network-down');
-    await tap('start').catch(() => {});
-    await page.waitForFunction(() => ['out-of-service', 'canceled', 'choose'].includes(document.body.dataset.screen));
-    await page.waitForFunction(() => document.querySelector('#main').innerText.includes('정부24'), null, { timeout: 20000 })
-      .catch(async () => {
-        // The breaker opens on the first failed request: try to fetch once.
-        await api('/api/v1/session', 'POST');
-      });
+    await tap('next');
+    await H.waitScreen(page, 'identity');
+    for (const d of RRN) await tap(`key-${d}`);
+    await tap('key-ok');
+    await H.waitScreen(page, 'canceled', 20000);
+    assert.match(await text(), /정부24/);
     const st = await api('/api/v1/state');
-    assert.equal(st.session?.ended?.inserted ?? 0, 0);
+    assert.equal(st.session.ended.inserted, 0);
+    // With the network's breaker open, the attract screen says the kiosk is out of service.
+    await api('/api/v1/session/finish', 'POST');
+    await H.waitScreen(page, 'out-of-service', 10000);
+    assert.match(await text(), /정부24/);
   });
 
   test('a printer jam refunds what was not printed', async () => {

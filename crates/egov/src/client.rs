@@ -427,18 +427,24 @@ impl EgovClient {
                     Some(Failure::NetworkDown)
                 }
                 Err(e) => {
-                    // Sent, then the answer did not come: the work may have been done.
-                    warn!(%id, service = service.as_str(), timeout = e.is_timeout(), "outcome unknown");
-                    self.network_failed();
-                    return Exchange::Ended(Outcome::Unknown);
+                    // Sent, then the answer did not come: the work may have been done. The
+                    // same message id is safe to send again (the network answers a repeated
+                    // id with its first reply); if every attempt ends so, it is unknown.
+                    warn!(%id, service = service.as_str(), attempt, timeout = e.is_timeout(), "no answer");
+                    None
                 }
                 Ok(r) => {
                     let status = r.status();
                     let reply = match r.bytes().await {
                         Ok(b) => b,
                         Err(_) => {
-                            warn!(%id, service = service.as_str(), "reply cut off: outcome unknown");
-                            return Exchange::Ended(Outcome::Unknown);
+                            warn!(%id, service = service.as_str(), attempt, "reply cut off");
+                            if attempt >= i.max_attempts {
+                                self.network_failed();
+                                return Exchange::Ended(Outcome::Unknown);
+                            }
+                            tokio::time::sleep(i.backoff).await;
+                            continue;
                         }
                     };
                     debug!(%id, service = service.as_str(), ms = started.elapsed().as_millis() as u64, status = status.as_u16(), "reply");
@@ -495,10 +501,12 @@ impl EgovClient {
                     }
                 }
             };
-            let failure = retry.unwrap_or(Failure::NetworkDown);
             if attempt >= i.max_attempts {
                 self.network_failed();
-                return Exchange::Ended(Outcome::Failed(failure));
+                return Exchange::Ended(match retry {
+                    Some(failure) => Outcome::Failed(failure),
+                    None => Outcome::Unknown,
+                });
             }
             // Exponential backoff with jitter, bounded by the attempts.
             let base = i.backoff.saturating_mul(1 << (attempt - 1).min(6));
