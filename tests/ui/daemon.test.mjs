@@ -140,4 +140,48 @@ describe('against the real daemon', { skip: !demo && 'KIOSK_DEMO not set' }, () 
     assert.ok(log.length > 0, 'the earphone announcement is captioned');
     await sim('earphone-out');
   });
+
+  const KEYBOARD = { up: 'ArrowUp', down: 'ArrowDown', ok: 'Enter', back: 'Escape', help: 'F1' };
+  for (const mode of ['normal', 'zoom', 'low', 'contrast']) {
+    test(`a purchase with the keys only, every step spoken (${mode})`, async () => {
+      const press = (k) => page.keyboard.press(KEYBOARD[k] ?? k);
+      const fid = () => page.evaluate(() => document.activeElement?.dataset?.fid);
+      const focusByKeys = async (target, dir = 'down') => {
+        for (let i = 0; i < 60 && (await fid()) !== target; i++) await press(dir);
+        assert.equal(await fid(), target, `could not reach ${target}`);
+      };
+      const step = async (screenName, ...phrases) => {
+        await H.waitScreen(page, screenName, 15000);
+        for (const p of phrases) await H.waitSpoken(page, p, 15000);
+      };
+      await step('attract', '시작하기');
+      if (mode !== 'normal') {
+        await focusByKeys(mode);
+        await press('ok');
+        await page.waitForSelector(`[data-fid="${mode}"][aria-pressed="true"]`);
+        await focusByKeys('start', 'up');
+      }
+      await press('ok');
+      await step('choose', '서류 고르기', '주민등록표 등본');
+      await press('1');
+      await step('options', '담기');
+      await press('ok');
+      await step('basket', '다음');
+      await press('ok');
+      await step('identity', '주민등록번호');
+      for (const d of RRN) await press(d);
+      await H.waitSpoken(page, '모두 입력했습니다');
+      await press('ok');
+      await step('preview', '결제하기');
+      await press('ok');
+      await step('payment', '200원');
+      await sim('coin', 500);
+      await step('done', '서류를 가져가세요', '거스름돈 300원');
+      await press('ok');
+      await step('attract');
+      const log = (await H.spoken(page)).join('\n');
+      assert.ok(!log.includes(RRN.slice(6)), 'the back half of the resident number was spoken');
+      await H.shot(page, `daemon-${mode}`, 'keys-done');
+    });
+  }
 });

@@ -221,6 +221,8 @@ pub async fn serve(cfg: SimConfig) -> Result<SimHandle> {
             }
             let _ = tcp.set_nodelay(true);
             let (tls, api, mut cut_rx) = (tls.clone(), api.clone(), cut_rx.clone());
+            // Only a cut after this connection was accepted ends it.
+            cut_rx.borrow_and_update();
             tokio::spawn(async move {
                 let Ok(stream) = tls.accept(tcp).await else {
                     return;

@@ -430,7 +430,7 @@ impl EgovClient {
                     // Sent, then the answer did not come: the work may have been done. The
                     // same message id is safe to send again (the network answers a repeated
                     // id with its first reply); if every attempt ends so, it is unknown.
-                    warn!(%id, service = service.as_str(), attempt, timeout = e.is_timeout(), "no answer");
+                    warn!(%id, service = service.as_str(), attempt, timeout = e.is_timeout(), error = %error_chain(&e), "no answer");
                     None
                 }
                 Ok(r) => {
@@ -589,4 +589,16 @@ fn fetched(b: &Value) -> Result<(IssueNumber, Won, u32), String> {
         return Err("no document data".into());
     }
     Ok((issue, Won::new(fee), pages as u32))
+}
+
+/// An error with its causes, for the log (no request content is in them).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
