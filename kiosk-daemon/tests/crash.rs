@@ -157,7 +157,7 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
     }
     s.stop_daemon().await.unwrap();
     let (inserted, fees, back, owed) = check_books(dir.path());
-    assert!(kills >= 20, "seed {seed}: only {kills} kills");
+    assert!(kills >= sessions() / 15, "seed {seed}: only {kills} kills");
     assert!(fees > 0 && inserted > 0, "seed {seed}: nothing was bought");
     // No issue charged or printed more than its copies: fees and sheets per issue.
     let l = kiosk_ledger::Ledger::open(dir.path().join("ledger.db")).unwrap();
@@ -180,4 +180,7 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
         sessions()
     );
     s.stop().await.unwrap();
+    if std::env::var_os("KIOSK_CRASH_KEEP").is_some() {
+        eprintln!("kept {}", dir.keep().display());
+    }
 }
