@@ -70,6 +70,9 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     let ledger_path = data.join(LEDGER_FILE);
     let mut ledger = Ledger::open(&ledger_path)
         .with_context(|| format!("cannot open the ledger {}", ledger_path.display()))?;
+    // The reconciler's connection, opened now and never through `Ledger::open` again in
+    // this process (see `Ledger::second_connection`).
+    let rec_ledger = ledger.second_connection()?;
     let settled = recovery::settle_ledger(&mut ledger, clock.unix_ms())?;
     if settled != recovery::Settled::default() {
         warn!(?settled, "settled what the last run left open");
@@ -124,7 +127,6 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     // Reconcile what earlier runs left with the network, on a connection of its own
     // (it writes only the message log, never the journal).
     let before = clock.unix_ms();
-    let rec_ledger = Ledger::open(&ledger_path)?;
     let rec_clock = clock.clone();
     tokio::spawn(recovery::reconcile_until_done(
         rec_ledger,
@@ -212,6 +214,8 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     );
     let sc_clock = clock.clone();
     tokio::spawn(async move {
+        // The devices report their first status within a few polls after start.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         loop {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if sc_tx.send(Msg::Inspect(tx)).await.is_err() {

@@ -144,12 +144,31 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
                 // The restarted daemon settled what the kill left. A note still held in
                 // the validator's escrow comes back as stray money and is returned: wait
                 // for that to end, then check the books with no session running.
+                // The devices report what they held (a note in escrow, coins in the
+                // acceptor's buffer) within their first polls: wait until the kiosk has
+                // been idle for 1.5 s on end (bounded by 30 s).
                 let api = Api::of(&s);
-                api.until("idle after restart", |st| {
-                    st["session"].is_null() || !st["session"]["ended"].is_null()
-                })
-                .await;
-                api.post("/api/v1/session/finish", json!({})).await;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                let mut idle_since: Option<tokio::time::Instant> = None;
+                loop {
+                    let st = api.state().await;
+                    let idle = st["session"].is_null() || !st["session"]["ended"].is_null();
+                    if !st["session"]["ended"].is_null() {
+                        api.post("/api/v1/session/finish", json!({})).await;
+                    }
+                    let now = tokio::time::Instant::now();
+                    match (idle, idle_since) {
+                        (true, Some(t)) if now - t >= Duration::from_millis(1500) => break,
+                        (true, None) => idle_since = Some(now),
+                        (true, Some(_)) => {}
+                        (false, _) => idle_since = None,
+                    }
+                    assert!(
+                        now < deadline,
+                        "seed {seed}: not idle after a restart: {st}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 check_books(dir.path());
             }
         }
@@ -158,7 +177,13 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
     s.stop_daemon().await.unwrap();
     let (inserted, fees, back, owed) = check_books(dir.path());
     assert!(kills >= sessions() / 15, "seed {seed}: only {kills} kills");
-    assert!(fees > 0 && inserted > 0, "seed {seed}: nothing was bought");
+    // Most sessions buy something: a journal that lost the bookings of whole runs (as a
+    // deleted write-ahead log once did) fails here even though it still balances.
+    assert!(
+        fees >= 25 * i64::from(sessions()),
+        "seed {seed}: fees {fees} for {} sessions: bookings were lost",
+        sessions()
+    );
     // No issue charged or printed more than its copies: fees and sheets per issue.
     let l = kiosk_ledger::Ledger::open(dir.path().join("ledger.db")).unwrap();
     let mut fee_entries: BTreeMap<String, i64> = BTreeMap::new();

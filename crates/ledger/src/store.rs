@@ -584,6 +584,23 @@ impl Ledger {
         Ok((diff, Some(seq)))
     }
 
+    /// A second connection to the same ledger, for a reader or a side-table writer in the
+    /// same process (the daemon's reconciler). It skips the pre-check on purpose: opening
+    /// and closing the file outside SQLite would release every POSIX lock this process
+    /// holds on it (fcntl locks are per process, dropped on any close), after which
+    /// another process closing its connection would believe itself the last and delete
+    /// the write-ahead log under this one: committed entries lost at the next crash.
+    pub fn second_connection(&self) -> Result<Ledger, LedgerError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        Ok(Ledger {
+            conn,
+            path: self.path.clone(),
+        })
+    }
+
     /// The connection, for the side tables of this crate (the e-government message log).
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn

@@ -601,3 +601,31 @@ fn export_writes_json_lines_that_recheck() {
         l.verify().unwrap().last_hash
     );
 }
+
+/// A second connection in the same process must keep this process's locks, or another
+/// process closing its connection deletes the write-ahead log under the writer.
+#[test]
+fn a_second_connection_keeps_the_write_ahead_log_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut l = filled(&path);
+    let second = l.second_connection().unwrap();
+    drop(second);
+    l.post(coin(Coin::W100, 9)).unwrap();
+    // Another process opens and closes the ledger, as staff's kioskctl would.
+    let st = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg("SELECT count(*) FROM journal;")
+        .output();
+    let Ok(st) = st else {
+        eprintln!("sqlite3 is not installed: skipped");
+        return;
+    };
+    assert!(st.status.success());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(
+        std::path::Path::new(&wal).exists(),
+        "the write-ahead log was deleted while the writer had it open"
+    );
+}
