@@ -51,9 +51,11 @@ pub fn settle_ledger(ledger: &mut Ledger, at_ms: i64) -> Result<Settled, LedgerE
             );
             continue;
         }
+        // The same movement the session machine books for an IOU: out of the session
+        // credit, into what is owed.
         let t = Transfer::new(
-            Account::RefundsOwed,
             Account::SessionCredit,
+            Account::RefundsOwed,
             credit as u64,
             TransferCode::RefundOwed,
         )?;
@@ -199,5 +201,69 @@ pub async fn reconcile_until_done<N: Network>(
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiosk_core::{Coin, Note, SessionId};
+    use kiosk_ledger::IdempotencyKey;
+
+    #[test]
+    fn a_crashed_sessions_credit_becomes_owed_and_its_escrow_is_voided() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path().join("l.db")).unwrap();
+        let s = SessionId(27);
+        let coin = |c: Coin| {
+            Op::Post(
+                Entry::new(
+                    Transfer::new(
+                        Account::Hopper(c),
+                        Account::SessionCredit,
+                        c.value().get(),
+                        TransferCode::CoinInserted,
+                    )
+                    .unwrap(),
+                    1,
+                )
+                .session(s),
+            )
+        };
+        let note = Op::Pending(
+            Entry::new(
+                Transfer::new(
+                    Account::Escrow,
+                    Account::SessionCredit,
+                    Note::W5000.value().get(),
+                    TransferCode::NoteEscrowed,
+                )
+                .unwrap(),
+                2,
+            )
+            .session(s)
+            .key(IdempotencyKey::new("escrow:27:0").unwrap()),
+        );
+        l.apply(&[coin(Coin::W100), coin(Coin::W500), note])
+            .unwrap();
+        let done = settle_ledger(&mut l, 3).unwrap();
+        assert_eq!(
+            done,
+            Settled {
+                escrows_voided: 1,
+                ious: 1,
+                owed: 600
+            }
+        );
+        assert_eq!(l.balance(&Account::SessionCredit).unwrap(), 0);
+        assert_eq!(l.balance(&Account::Escrow).unwrap(), 0);
+        assert_eq!(l.balance(&Account::RefundsOwed).unwrap(), -600);
+        assert!(l.unsettled_sessions().unwrap().is_empty());
+        assert_eq!(
+            settle_ledger(&mut l, 4).unwrap(),
+            Settled::default(),
+            "idempotent"
+        );
+        l.verify().unwrap();
     }
 }

@@ -125,6 +125,14 @@ impl Api {
 /// + spoiled. Returns (inserted, fees, paid back, owed) in won.
 pub fn check_books(dir: &std::path::Path) -> (i64, i64, i64, i64) {
     use kiosk_core::Account;
+    if std::env::var_os("KIOSK_CRASH_KEEP").is_some() {
+        // Keep the evidence of a failure: copy the directory aside before asserting.
+        let _ = std::process::Command::new("cp")
+            .args(["-r", "--no-preserve=mode"])
+            .arg(dir)
+            .arg("/tmp/kiosk-crash-evidence")
+            .status();
+    }
     let l = kiosk_ledger::Ledger::open(dir.join("ledger.db")).unwrap();
     l.verify().unwrap();
     assert_eq!(
