@@ -84,7 +84,12 @@ async fn run(cli: Cli) -> Result<()> {
             "synthetic_resident_numbers": people,
         })
     );
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C, or SIGTERM from a service manager or a script: stop every part cleanly.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     eprintln!("stopping…");
     stack.stop().await?;
     eprintln!("stopped");
