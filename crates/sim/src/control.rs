@@ -111,9 +111,18 @@ impl std::fmt::Debug for ControlServer {
     }
 }
 
+/// What a control socket does with one complete request line: the answer to send back.
+pub type LineHandler = Arc<dyn Fn(&[u8]) -> Value + Send + Sync>;
+
 impl ControlServer {
     /// Binds the socket at `path` (which must not exist) and serves `sim` on it.
     pub fn start(path: PathBuf, sim: Arc<dyn ControlledSim>) -> anyhow::Result<ControlServer> {
+        ControlServer::serve(path, Arc::new(move |line| handle_line(sim.as_ref(), line)))
+    }
+
+    /// Binds the socket at `path` (which must not exist) and answers each line with
+    /// `handler`: the one line protocol and its limits, for any simulator's commands.
+    pub fn serve(path: PathBuf, handler: LineHandler) -> anyhow::Result<ControlServer> {
         if path.exists() {
             bail!("control socket path {} already exists", path.display());
         }
@@ -124,7 +133,7 @@ impl ControlServer {
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("sim-control".into())
-            .spawn(move || accept_loop(&listener, &sim, &s))?;
+            .spawn(move || accept_loop(&listener, &handler, &s))?;
         Ok(ControlServer {
             path,
             stop,
@@ -160,7 +169,7 @@ fn reply(stream: &mut UnixStream, answer: &Value) -> std::io::Result<()> {
     stream.flush()
 }
 
-fn accept_loop(listener: &UnixListener, sim: &Arc<dyn ControlledSim>, stop: &Arc<AtomicBool>) {
+fn accept_loop(listener: &UnixListener, handler: &LineHandler, stop: &Arc<AtomicBool>) {
     let active = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
@@ -174,11 +183,11 @@ fn accept_loop(listener: &UnixListener, sim: &Arc<dyn ControlledSim>, stop: &Arc
                     continue;
                 }
                 active.fetch_add(1, Ordering::Relaxed);
-                let (sim, stop, conn_active) = (sim.clone(), stop.clone(), active.clone());
+                let (handler, stop, conn_active) = (handler.clone(), stop.clone(), active.clone());
                 let spawned = std::thread::Builder::new()
                     .name("sim-control-conn".into())
                     .spawn(move || {
-                        let _ = serve_connection(stream, sim.as_ref(), &stop);
+                        let _ = serve_connection(stream, &handler, &stop);
                         conn_active.fetch_sub(1, Ordering::Relaxed);
                     });
                 if spawned.is_err() {
@@ -193,7 +202,7 @@ fn accept_loop(listener: &UnixListener, sim: &Arc<dyn ControlledSim>, stop: &Arc
 
 fn serve_connection(
     stream: UnixStream,
-    sim: &dyn ControlledSim,
+    handler: &LineHandler,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
@@ -243,7 +252,7 @@ fn serve_connection(
         }
         let text = line.trim_ascii();
         if !text.is_empty() {
-            let answer = handle_line(sim, text);
+            let answer = handler(text);
             reply(&mut writer, &answer)?;
         }
         line.clear();

@@ -28,7 +28,7 @@ use anyhow::Context;
 pub use control::handle_line as handle_control_line;
 pub use service::{MAX_ATTRIBUTE_BYTES, PRINTER_PATH};
 
-use control::ControlSocket;
+use crate::control::ControlServer;
 use device::Device;
 use service::Printer;
 
@@ -72,7 +72,7 @@ impl A4PrinterOptions {
 /// socket.
 pub struct A4PrinterSim {
     printer: Arc<Printer>,
-    control: Option<ControlSocket>,
+    control: Option<ControlServer>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -107,7 +107,11 @@ impl A4PrinterSim {
             max_document: options.max_document,
             started: Instant::now(),
         });
-        let control = ControlSocket::start(options.control_path, printer.clone())?;
+        let p = printer.clone();
+        let control = ControlServer::serve(
+            options.control_path,
+            Arc::new(move |line: &[u8]| control::handle_line(&p, line)),
+        )?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let (p, s) = (printer.clone(), stop.clone());
@@ -139,7 +143,7 @@ impl A4PrinterSim {
     pub fn control_path(&self) -> &Path {
         self.control
             .as_ref()
-            .map_or(Path::new(""), ControlSocket::path)
+            .map_or(Path::new(""), ControlServer::path)
     }
 
     /// Handles one IPP request body exactly as the HTTP server does, and returns the
