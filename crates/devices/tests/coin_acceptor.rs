@@ -11,7 +11,8 @@ use kiosk_devices::cctalk::acceptor::{
 use kiosk_devices::cctalk::frame::ChecksumKind;
 use kiosk_devices::link::SerialLink;
 use kiosk_devices::sim::{CoinAcceptorSim, LineFault, SimCommand};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 fn config(echo: bool, checksum: ChecksumKind) -> AcceptorConfig {
     AcceptorConfig {
@@ -43,11 +44,22 @@ async fn start(
 }
 
 async fn credit(rx: &mut Rx) -> (Coin, Vec<AcceptorEvent>) {
+    let ((coin, _), before) = keyed_credit(rx).await;
+    (coin, before)
+}
+
+/// The next credit with its counter (the coin's device key).
+async fn keyed_credit(rx: &mut Rx) -> ((Coin, u8), Vec<AcceptorEvent>) {
     let (e, before) = until(rx, |e| matches!(e, AcceptorEvent::CoinCredited { .. })).await;
-    let AcceptorEvent::CoinCredited { coin, .. } = e else {
+    let AcceptorEvent::CoinCredited { coin, counter, .. } = e else {
         unreachable!()
     };
-    (coin, before)
+    ((coin, counter), before)
+}
+
+/// The next event, whatever it is.
+async fn next(rx: &mut Rx) -> AcceptorEvent {
+    until(rx, |_| true).await.0
 }
 
 fn credits_in(events: &[AcceptorEvent]) -> usize {
@@ -119,19 +131,151 @@ async fn lost_event_gap_raises_an_alarm_and_credits_nothing() {
     })
     .expect("sim");
     let (e, before) = until(&mut rx, |e| matches!(e, AcceptorEvent::EventsLost { .. })).await;
+    // The five events still in the device's buffer are coins: listed with their counters
+    // for the suspense account, not credited.
     assert_eq!(
         e,
         AcceptorEvent::EventsLost {
             previous: 0,
-            current: 7
+            current: 7,
+            coins: (3..=7).map(|c| (c, Coin::W100)).collect(),
         }
     );
     assert_eq!(credits_in(&before), 0);
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 7 }
+    );
     // The next coin is credited alone: nothing from the gap slips in.
     sim.insert_coin(Coin::W500);
-    let (coin, before) = credit(&mut rx).await;
-    assert_eq!(coin, Coin::W500);
+    let ((coin, counter), before) = keyed_credit(&mut rx).await;
+    assert_eq!((coin, counter), (Coin::W500, 8));
     assert_eq!(credits_in(&before), 0);
+}
+
+#[tokio::test]
+async fn events_lost_lists_only_the_buffered_coins_and_counters_wrap_255_to_1() {
+    let (sim, _h, mut rx) = start(false, ChecksumKind::Simple, MemoryCounterStore::new()).await;
+    // 250 coins, then a reject and a fraud code: the buffer holds three coins and two
+    // error events when the driver looks.
+    sim.apply(SimCommand::InsertCoins {
+        value: 50,
+        count: 250,
+    })
+    .expect("sim");
+    sim.apply(SimCommand::ErrorCode { code: 1 }).expect("sim");
+    sim.apply(SimCommand::ErrorCode { code: 20 }).expect("sim");
+    let (e, before) = until(&mut rx, |e| matches!(e, AcceptorEvent::EventsLost { .. })).await;
+    assert_eq!(credits_in(&before), 0);
+    assert_eq!(
+        e,
+        AcceptorEvent::EventsLost {
+            previous: 0,
+            current: 252,
+            coins: vec![(248, Coin::W50), (249, Coin::W50), (250, Coin::W50)],
+        }
+    );
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 252 }
+    );
+    // Five coins in one reply: each carries its own event's counter, across the wrap.
+    sim.apply(SimCommand::InsertCoins {
+        value: 500,
+        count: 5,
+    })
+    .expect("sim");
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        match next(&mut rx).await {
+            AcceptorEvent::CoinCredited { coin, counter, .. } => keys.push((counter, coin)),
+            other => panic!("expected a credit, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        keys,
+        [253, 254, 255, 1, 2].map(|c| (c, Coin::W500)).to_vec()
+    );
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 2 }
+    );
+    assert_eq!(sim.state().counter, 2);
+}
+
+#[tokio::test]
+async fn a_batch_of_coins_carries_each_coins_own_counter() {
+    let store = MemoryCounterStore::new();
+    let (sim, _h, mut rx) = start(false, ChecksumKind::Simple, store.clone()).await;
+    sim.insert_coin(Coin::W10);
+    let ((coin, counter), _) = keyed_credit(&mut rx).await;
+    assert_eq!((coin, counter), (Coin::W10, 1));
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 1 }
+    );
+    // Four coins between two polls: one reply, four events, oldest first.
+    sim.apply(SimCommand::InsertCoins {
+        value: 100,
+        count: 4,
+    })
+    .expect("sim");
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        match next(&mut rx).await {
+            AcceptorEvent::CoinCredited {
+                coin,
+                position,
+                counter,
+            } => got.push((counter, coin, position)),
+            other => panic!("expected a credit, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            (2, Coin::W100, 3),
+            (3, Coin::W100, 3),
+            (4, Coin::W100, 3),
+            (5, Coin::W100, 3)
+        ]
+    );
+    // Then, once, the resume point; the store has it only after that.
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 5 }
+    );
+    let deadline = Instant::now() + common::PATIENCE;
+    while store.get() != Some(5) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.get(), Some(5));
+}
+
+#[tokio::test]
+async fn a_reject_only_batch_still_advances_the_counter() {
+    let store = MemoryCounterStore::new();
+    let (sim, h, mut rx) = start(false, ChecksumKind::Simple, store.clone()).await;
+    h.call(AcceptorCommand::Disable).await.expect("ack");
+    sim.insert_coin(Coin::W500);
+    sim.apply(SimCommand::ErrorCode { code: 20 }).expect("sim");
+    let (e, before) = until(
+        &mut rx,
+        |e| matches!(e, AcceptorEvent::CounterAdvanced { counter } if *counter != 0),
+    )
+    .await;
+    // No money moved, but the resume point did: the daemon records it.
+    assert_eq!(e, AcceptorEvent::CounterAdvanced { counter: 2 });
+    assert_eq!(credits_in(&before), 0);
+    assert!(
+        before.contains(&AcceptorEvent::CoinRejected { code: 2 }),
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&AcceptorEvent::FraudAttempt { code: 20 }),
+        "{before:?}"
+    );
+    assert!(sim.state().accepted.is_empty());
 }
 
 #[tokio::test]
@@ -221,8 +365,8 @@ async fn a_restart_never_credits_twice() {
         Box::new(store.clone()),
         QueueSizes::default(),
     );
-    let (coin, before) = credit(&mut rx).await;
-    assert_eq!(coin, Coin::W50);
+    let ((coin, counter), before) = keyed_credit(&mut rx).await;
+    assert_eq!((coin, counter), (Coin::W50, 3));
     assert_eq!(credits_in(&before), 0);
     credited.push(coin);
     h.call(AcceptorCommand::Enable).await.expect("ack");
@@ -314,44 +458,121 @@ async fn sim_commands_are_json() {
     assert!(sim.apply(SimCommand::FillStacker).is_err());
 }
 
-/// A store that works `ok` times and then fails.
-struct FailingStore {
-    ok: u32,
-}
+/// A store whose saves always fail.
+struct FailingStore;
 
 impl acceptor::CounterStore for FailingStore {
     fn load(&self) -> Option<u8> {
         None
     }
     fn save(&mut self, _counter: u8) -> Result<(), acceptor::StoreError> {
-        if self.ok == 0 {
-            return Err(acceptor::StoreError("disk full".into()));
-        }
-        self.ok -= 1;
+        Err(acceptor::StoreError("disk full".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_save_never_holds_a_credit_back() {
+    let (sim, host) = CoinAcceptorSim::spawn(line(2, false, ChecksumKind::Simple)).expect("pty");
+    let (h, mut rx) = acceptor::spawn(
+        SerialLink::new(host),
+        config(false, ChecksumKind::Simple),
+        Box::new(FailingStore),
+        QueueSizes::default(),
+    );
+    // Even the baseline cannot be saved: an alarm, not a failed start.
+    until(&mut rx, |e| matches!(e, AcceptorEvent::Ready { .. })).await;
+    assert_eq!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterAdvanced { counter: 0 }
+    );
+    assert!(matches!(
+        next(&mut rx).await,
+        AcceptorEvent::CounterStoreFailed { .. }
+    ));
+    let c = h.call(AcceptorCommand::Enable).await.expect("ack");
+    assert!(c.is_success(), "{c:?}");
+    for (coin, key) in [(Coin::W500, 1), (Coin::W100, 2)] {
+        sim.insert_coin(coin);
+        // The credit comes first, with its key; the failed save after it is only an alarm.
+        assert_eq!(
+            next(&mut rx).await,
+            AcceptorEvent::CoinCredited {
+                coin,
+                position: if coin == Coin::W500 { 4 } else { 3 },
+                counter: key
+            }
+        );
+        assert_eq!(
+            next(&mut rx).await,
+            AcceptorEvent::CounterAdvanced { counter: key }
+        );
+        let AcceptorEvent::CounterStoreFailed { reason, uncredited } = next(&mut rx).await else {
+            panic!("expected the store alarm")
+        };
+        assert!(reason.contains("disk full"), "{reason}");
+        assert!(uncredited.is_empty());
+        // The acceptor keeps taking coins: the daemon's journal is the real store.
+        assert!(sim.state().accepting);
+    }
+    assert_eq!(sim.state().accepted, vec![Coin::W500, Coin::W100]);
+}
+
+/// A store that records, for every save, whether the test had already received the credit
+/// of that counter; it waits a while for the test before it decides.
+#[derive(Clone, Default)]
+struct WitnessStore {
+    /// Counters of the credits the test has received.
+    reported: Arc<Mutex<Vec<u8>>>,
+    /// `(counter, was its credit already reported?)` per save.
+    saves: Arc<Mutex<Vec<(u8, bool)>>>,
+}
+
+impl acceptor::CounterStore for WitnessStore {
+    fn load(&self) -> Option<u8> {
+        Some(0)
+    }
+    fn save(&mut self, counter: u8) -> Result<(), acceptor::StoreError> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let seen = loop {
+            if self.reported.lock().expect("lock").contains(&counter) {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        self.saves.lock().expect("lock").push((counter, seen));
         Ok(())
     }
 }
 
 #[tokio::test]
-async fn a_counter_that_cannot_be_saved_inhibits_and_credits_nothing() {
+async fn the_counter_is_saved_only_after_the_credit_is_reported() {
+    let store = WitnessStore::default();
     let (sim, host) = CoinAcceptorSim::spawn(line(2, false, ChecksumKind::Simple)).expect("pty");
     let (h, mut rx) = acceptor::spawn(
         SerialLink::new(host),
         config(false, ChecksumKind::Simple),
-        Box::new(FailingStore { ok: 1 }),
+        Box::new(store.clone()),
         QueueSizes::default(),
     );
     until(&mut rx, |e| matches!(e, AcceptorEvent::Ready { .. })).await;
     h.call(AcceptorCommand::Enable).await.expect("ack");
-    sim.insert_coin(Coin::W500);
-    let (e, before) = until(&mut rx, |e| {
-        matches!(e, AcceptorEvent::CounterStoreFailed { .. })
-    })
-    .await;
-    assert_eq!(credits_in(&before), 0);
-    let AcceptorEvent::CounterStoreFailed { uncredited, .. } = e else {
-        unreachable!()
-    };
-    assert_eq!(uncredited, vec![Coin::W500]);
-    assert!(!sim.state().accepting);
+    for (coin, key) in [(Coin::W100, 1u8), (Coin::W10, 2)] {
+        sim.insert_coin(coin);
+        let ((got, counter), _) = keyed_credit(&mut rx).await;
+        assert_eq!((got, counter), (coin, key));
+        store.reported.lock().unwrap().push(counter);
+        until(&mut rx, |e| {
+            matches!(e, AcceptorEvent::CounterAdvanced { .. })
+        })
+        .await;
+    }
+    let deadline = Instant::now() + common::PATIENCE;
+    while store.saves.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Each save came after its credit was in the daemon's hands, never before.
+    assert_eq!(*store.saves.lock().unwrap(), vec![(1, true), (2, true)]);
 }

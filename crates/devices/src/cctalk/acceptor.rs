@@ -1,11 +1,25 @@
 //! The ccTalk coin acceptor driver (address 2).
 //!
 //! Credits come only from the buffered-credit poll (header 229), judged by its event
-//! counter: a coin is credited once when the counter moves past it, never again (the last
-//! counter is persisted through [`CounterStore`] **before** the credit is reported, so a
-//! crash can lose at most a report, never pay one twice). A counter jump of more than five
-//! means events fell out of the device's buffer: alarm, credit nothing. A counter back at 0
-//! means the device reset: re-send the inhibits, credit nothing. Fraud codes raise alarms.
+//! counter. Every coin is reported once, as [`AcceptorEvent::CoinCredited`] carrying the
+//! counter of **its own** event (the reply lists up to five events, newest first; event `i`
+//! of a reply with counter `c` has counter `c - i`, wrapping 255 -> 1): serial number plus
+//! that counter is the coin's device key, under which the daemon books it exactly once.
+//!
+//! Order, for every reply whose counter moved: first the events (coins, rejects, alarms,
+//! then [`AcceptorEvent::CounterAdvanced`]), **then** [`CounterStore::save`]. Saving first
+//! (as this driver once did) lost the coin when the process died between the save and the
+//! booking. The daemon's store has a no-op `save`: its booking of the coin, together with
+//! the counter as the resume point, is the save, in one transaction; its `load` returns the
+//! resume point it read from its journal. A failed save therefore never holds a credit
+//! back: the events were already reported, and a restart before the next good save reports
+//! them again under the same counters, which the daemon's keys recognise.
+//!
+//! A counter jump of more than five means events fell out of the device's buffer: alarm
+//! ([`AcceptorEvent::EventsLost`], with the coins still in the buffer so the daemon can book
+//! them to a suspense account for staff; they are physically in the machine). A counter
+//! back at 0 means the device reset: re-send the inhibits, credit nothing. Fraud codes raise
+//! alarms.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,16 +30,22 @@ use serde::{Deserialize, Serialize};
 
 use super::bus::{Bus, BusConfig, TransactError};
 use super::{
-    BufferedCredit, ErrorClass, Identity, classify_error, counter_distance, header, parse_coin_id,
+    BufferedCredit, ErrorClass, Identity, classify_error, counter_before, counter_distance, header,
+    parse_coin_id,
 };
 use crate::api::{self, CashUnit, CompletionCode, Ctx, Driver, Outcome, QueueSizes, Spawned};
 use crate::link::SerialLink;
 
-/// Where the last event counter survives a restart.
+/// Where the resume point (the last event counter handled) survives a restart.
 pub trait CounterStore: Send + 'static {
-    /// The last counter saved, if any.
+    /// The resume point: the counter up to which every event was reported and booked, if
+    /// any. Events after it are reported at start-up; without one the device's counter is
+    /// taken as the baseline and nothing before it is reported.
     fn load(&self) -> Option<u8>;
-    /// Saves the counter durably before any credit it covers is reported.
+    /// Called with a reply's counter **after** every event up to it was reported, so a
+    /// crash between the report and the save repeats a report (same counters, recognised
+    /// by the daemon's keys) and never loses one. A store whose reports are booked with
+    /// their counter in one transaction (the daemon's) may do nothing here.
     fn save(&mut self, counter: u8) -> Result<(), StoreError>;
 }
 
@@ -166,12 +186,26 @@ pub enum AcceptorEvent {
         /// Positions (1-based) and their coins.
         coins: Vec<(u8, Coin)>,
     },
-    /// A coin was accepted: credit it. Reported once per physical coin.
+    /// A coin was accepted: credit it. Reported once per physical coin (again only if the
+    /// process restarts before the resume point was saved, with the same `counter`).
     CoinCredited {
         /// The coin.
         coin: Coin,
         /// Its position.
         position: u8,
+        /// The ccTalk event counter of this coin's own event (1..=255, wrapping 255 -> 1):
+        /// with the device serial, the coin's device key, so a repeated report is booked
+        /// once.
+        counter: u8,
+    },
+    /// The event counter moved to `counter` and every event up to it was reported. Emitted
+    /// once at the end of every buffered-credit reply whose counter moved (after its coin
+    /// events, also after a reset to 0 and when the baseline is taken at a first start), so
+    /// the daemon can record the resume point even when only non-money events (rejects,
+    /// fraud codes) moved it.
+    CounterAdvanced {
+        /// The new resume point.
+        counter: u8,
     },
     /// A coin was refused and returned (code from the device).
     CoinRejected {
@@ -188,13 +222,17 @@ pub enum AcceptorEvent {
         /// ccTalk error code.
         code: u8,
     },
-    /// Alarm: the counter moved by more than five; events were lost and nothing was
-    /// credited for them.
+    /// Alarm: the counter moved by more than five; events fell out of the device's buffer.
+    /// Nothing is credited, but the coins among the five events still in the buffer are
+    /// listed: they are physically in the machine, so the daemon books them to a suspense
+    /// account for staff. [`AcceptorEvent::CounterAdvanced`] with `current` follows.
     EventsLost {
         /// Counter before.
         previous: u8,
         /// Counter now.
         current: u8,
+        /// `(counter, coin)` of each coin among the buffered events, oldest first.
+        coins: Vec<(u8, Coin)>,
     },
     /// Alarm: a coin in a position with no Korean coin mapped. Not credited.
     UnknownCoin {
@@ -203,12 +241,15 @@ pub enum AcceptorEvent {
     },
     /// The device reset (counter back to 0); inhibits were sent again.
     DeviceReset,
-    /// Alarm: the counter could not be persisted; the acceptor was inhibited and these
-    /// coins were not credited (staff must settle them).
+    /// Alarm: the resume point could not be saved. The events were already reported (the
+    /// save comes after them) and the acceptor keeps working: the daemon's journal is the
+    /// real store; a restart before the next good save reports the same events again,
+    /// under the same counters.
     CounterStoreFailed {
         /// Why.
         reason: String,
-        /// Coins seen but not credited.
+        /// Always empty: no coin is held back by a failed save any more. Kept so that
+        /// existing matches on this event still compile.
         uncredited: Vec<Coin>,
     },
     /// Bytes on the line that were not a valid frame were discarded.
@@ -327,17 +368,17 @@ impl CoinAcceptor {
             coins: self.coin_map(),
         });
         match self.store.load() {
-            // A counter from before a restart: credit what happened since, once.
+            // A resume point from before a restart: report what happened since, once.
             Some(stored) => {
                 self.last = Some(stored);
                 self.process(ctx, credit);
             }
-            // No history: take the device's counter as the baseline and credit nothing.
+            // No history: take the device's counter as the baseline and credit nothing, and
+            // say so, so that the daemon records the baseline as its resume point (a coin
+            // taken in while it is down is then reported at its next start).
             None => {
-                if let Err(e) = self.store.save(credit.counter) {
-                    return Err(format!("counter store: {e}"));
-                }
                 self.last = Some(credit.counter);
+                self.advanced(ctx, credit.counter);
             }
         }
         Ok(())
@@ -358,7 +399,9 @@ impl CoinAcceptor {
         }
     }
 
-    /// Judges one buffered-credit reply against the last counter.
+    /// Judges one buffered-credit reply against the last counter: reports its new events,
+    /// then the new resume point, then saves it (never the other way round, see the module
+    /// doc).
     fn process(&mut self, ctx: &Ctx<AcceptorEvent>, credit: BufferedCredit) {
         let Some(last) = self.last else {
             self.last = Some(credit.counter);
@@ -368,43 +411,40 @@ impl CoinAcceptor {
         if c == last {
             return;
         }
+        self.last = Some(c);
         if c == 0 {
             // Power-up or reset: whatever was in the buffer is gone; nothing to credit.
-            if let Err(e) = self.store.save(0) {
-                self.store_failed(ctx, e.to_string(), Vec::new());
-                return;
-            }
-            self.last = Some(0);
             self.resend_inhibits(ctx);
             ctx.unsolicited(AcceptorEvent::DeviceReset);
+            self.advanced(ctx, 0);
             return;
         }
         let gap = counter_distance(last, c);
-        let seen: Vec<(u8, u8)> = credit.events[..usize::from(gap.min(5))]
-            .iter()
-            .rev()
-            .copied()
-            .collect();
-        if let Err(e) = self.store.save(c) {
-            let coins = seen
-                .iter()
-                .filter_map(|&(a, _)| self.position_coin(a))
-                .collect();
-            self.store_failed(ctx, e.to_string(), coins);
-            return;
-        }
-        self.last = Some(c);
         if gap > 5 {
             // A jump this large is often a reset the poll missed (reset, then an event):
             // the acceptor would sit inhibited, so the inhibits go out again.
             self.resend_inhibits(ctx);
+            let coins: Vec<(u8, Coin)> = (0..5u8)
+                .rev()
+                .filter_map(|i| {
+                    let coin = self.position_coin(credit.events[usize::from(i)].0)?;
+                    Some((counter_before(c, i), coin))
+                })
+                .collect();
+            for &(_, coin) in &coins {
+                self.record_in(coin);
+            }
             ctx.unsolicited(AcceptorEvent::EventsLost {
                 previous: last,
                 current: c,
+                coins,
             });
+            self.advanced(ctx, c);
             return;
         }
-        for (a, b) in seen {
+        // Oldest first: event i of the reply (newest first) has counter c - i.
+        for i in (0..u8::try_from(gap).unwrap_or(5)).rev() {
+            let (a, b) = credit.events[usize::from(i)];
             let ev = match a {
                 0 => match classify_error(b) {
                     ErrorClass::Null => continue,
@@ -414,18 +454,36 @@ impl CoinAcceptor {
                 },
                 pos => match self.position_coin(pos) {
                     Some(coin) => {
-                        if let Some(u) = self.units.iter_mut().find(|u| u.value == coin.value()) {
-                            u.record_in(1);
-                        }
+                        self.record_in(coin);
                         AcceptorEvent::CoinCredited {
                             coin,
                             position: pos,
+                            counter: counter_before(c, i),
                         }
                     }
                     None => AcceptorEvent::UnknownCoin { position: pos },
                 },
             };
             ctx.unsolicited(ev);
+        }
+        self.advanced(ctx, c);
+    }
+
+    /// Reports the new resume point, then (only then) saves it. A failed save is an alarm,
+    /// not a stop: the events are out already, and the daemon books them by their keys.
+    fn advanced(&mut self, ctx: &Ctx<AcceptorEvent>, counter: u8) {
+        ctx.unsolicited(AcceptorEvent::CounterAdvanced { counter });
+        if let Err(e) = self.store.save(counter) {
+            ctx.unsolicited(AcceptorEvent::CounterStoreFailed {
+                reason: e.to_string(),
+                uncredited: Vec::new(),
+            });
+        }
+    }
+
+    fn record_in(&mut self, coin: Coin) {
+        if let Some(u) = self.units.iter_mut().find(|u| u.value == coin.value()) {
+            u.record_in(1);
         }
     }
 
@@ -443,13 +501,6 @@ impl CoinAcceptor {
         } else {
             None
         }
-    }
-
-    fn store_failed(&mut self, ctx: &Ctx<AcceptorEvent>, reason: String, uncredited: Vec<Coin>) {
-        self.enabled = false;
-        let a = self.addr();
-        let _ = self.bus.transact_retry(a, header::MASTER_INHIBIT, &[0]);
-        ctx.unsolicited(AcceptorEvent::CounterStoreFailed { reason, uncredited });
     }
 
     fn set_master(&mut self, on: bool) -> Outcome<AcceptorPayload> {

@@ -82,6 +82,14 @@ pub fn next_counter(c: u8) -> u8 {
     if c == 255 { 1 } else { c + 1 }
 }
 
+/// The counter `steps` events before counter `c` (`c` non-zero), wrapping 1 -> 255: event
+/// `i` of a buffered-credit reply with counter `c` has counter `counter_before(c, i)`. That
+/// value is the event's own number, the key the daemon books a coin under, so it follows the
+/// device's numbering exactly (0 never appears: it only means "reset, no events yet").
+pub fn counter_before(c: u8, steps: u8) -> u8 {
+    (0..steps).fold(c, |c, _| if c <= 1 { 255 } else { c - 1 })
+}
+
 /// How many events happened going from counter `from` to counter `to` (`to` non-zero).
 pub fn counter_distance(from: u8, to: u8) -> u16 {
     let (f, t) = (u16::from(from), u16::from(to));
@@ -341,6 +349,11 @@ mod tests {
         assert_eq!(counter_distance(250, 3), 8);
         assert_eq!(counter_distance(0, 4), 4);
         assert_eq!(counter_distance(7, 7), 0);
+        assert_eq!(counter_before(9, 0), 9);
+        assert_eq!(counter_before(9, 4), 5);
+        assert_eq!(counter_before(2, 1), 1);
+        assert_eq!(counter_before(2, 2), 255);
+        assert_eq!(counter_before(1, 4), 252);
     }
 
     #[test]
@@ -378,6 +391,15 @@ mod tests {
         #[test]
         fn hopper_status_round_trips(b in proptest::array::uniform4(any::<u8>())) {
             prop_assert_eq!(HopperStatus::parse(&b).unwrap().encode(), b);
+        }
+
+        #[test]
+        fn counter_before_undoes_next_counter(c in 1u8..=255, steps in 0u8..=5) {
+            let back = counter_before(c, steps);
+            prop_assert_ne!(back, 0);
+            let forward = (0..steps).fold(back, |x, _| next_counter(x));
+            prop_assert_eq!(forward, c);
+            prop_assert_eq!(counter_distance(back, c), u16::from(steps));
         }
 
         #[test]
