@@ -5,6 +5,18 @@
 //! before the dispense: moved means it started, unchanged means it did not. It then polls
 //! the status until no coins remain and settles from the hopper's own paid / unpaid counts.
 //! Unpaid coins are a shortfall the host settles another way (an IOU).
+//!
+//! A dispense larger than 255 coins goes out in batches of at most 255 (one header 167
+//! each), and a batch starts only when the previous one paid in full. Recovery relies on
+//! this: after a restart, [`HopperCommand::LastDispense`] reads what the *last* batch paid
+//! and did not pay (header 166), and because no batch follows a short one, every earlier
+//! batch of the same dispense is known to have paid in full.
+//!
+//! The dispense event counter of header 166 identifies a dispense to the daemon: it is
+//! reported at start-up ([`HopperEvent::Ready`]) and in every [`Settlement`]. A hopper keeps
+//! paying a dispense when the host dies; after a restart the daemon asks
+//! [`HopperCommand::LastDispense`], which waits for that payout to end and answers the
+//! hopper's own counts.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +88,13 @@ pub enum HopperCommand {
     EmergencyStop,
     /// Read the fault register (163).
     Test,
+    /// What the last dispense paid and did not pay: polls the status (166) until the hopper
+    /// has nothing left to pay (bounded: `per_coin_timeout` x 255 + 1 s), then answers
+    /// [`HopperPayload::Status`]. Recovery asks this after a restart, because the hopper
+    /// goes on paying a dispense the dead host started. An unreadable status completes
+    /// [`CompletionCode::HardwareError`]; a hopper still paying at the bound completes
+    /// [`CompletionCode::TimeOut`] with the last status read.
+    LastDispense,
     /// Read the level sensors (217).
     Levels,
     /// Cash-unit counts.
@@ -100,6 +119,10 @@ pub struct Settlement {
     pub paid: u32,
     /// Coins not paid.
     pub unpaid: u32,
+    /// The hopper's dispense event counter (header 166) after the dispense's last batch:
+    /// the dispense's device key. If the status could not be read after that batch, the
+    /// last counter that could be read.
+    pub counter: u8,
 }
 
 /// What hopper commands produce.
@@ -113,6 +136,9 @@ pub enum HopperPayload {
     Faults(HopperFaults),
     /// The level sensors.
     Levels(LevelStatus),
+    /// The hopper status (header 166) once nothing is left to pay: the answer to
+    /// [`HopperCommand::LastDispense`].
+    Status(HopperStatus),
     /// The hopper's cash unit.
     CashUnits(Vec<CashUnit>),
 }
@@ -124,6 +150,10 @@ pub enum HopperEvent {
     Ready {
         /// Who it is.
         identity: Identity,
+        /// The status (header 166) read at start-up: its counter is the last dispense's
+        /// key, and `remaining` above 0 means a payout the previous host started is still
+        /// going on (ask [`HopperCommand::LastDispense`] for its end).
+        status: HopperStatus,
     },
     /// The dispense reply was lost; the status counter is being used to learn whether it
     /// started. The dispense is not sent again.
@@ -179,6 +209,8 @@ pub struct Hopper {
     level: Option<LevelStatus>,
     last_level: Option<Instant>,
     last_start: Option<Instant>,
+    /// The last status read (its counter goes into settlements).
+    status: Option<HopperStatus>,
     unit: CashUnit,
 }
 
@@ -213,6 +245,7 @@ impl Hopper {
             level: None,
             last_level: None,
             last_start: None,
+            status: None,
             unit,
         }
     }
@@ -228,10 +261,10 @@ impl Hopper {
             .transact_retry(a, header::SIMPLE_POLL, &[])
             .map_err(|e| format!("simple poll: {e}"))?;
         let identity = self.bus.identify(a)?;
-        self.read_status().map_err(|e| format!("status: {e}"))?;
+        let status = self.read_status().map_err(|e| format!("status: {e}"))?;
         self.identity = Some(identity.clone());
         self.ready = true;
-        ctx.emit(HopperEvent::Ready { identity });
+        ctx.emit(HopperEvent::Ready { identity, status });
         Ok(())
     }
 
@@ -241,7 +274,34 @@ impl Hopper {
             .bus
             .transact_retry(a, header::HOPPER_STATUS, &[])
             .map_err(|e| e.to_string())?;
-        HopperStatus::parse(&d).map_err(|e| e.to_string())
+        let st = HopperStatus::parse(&d).map_err(|e| e.to_string())?;
+        self.status = Some(st);
+        Ok(st)
+    }
+
+    /// Waits until the hopper has nothing left to pay and answers its status: what the
+    /// last dispense paid and did not pay.
+    fn last_dispense(&mut self) -> Outcome<HopperPayload> {
+        let deadline = Instant::now() + self.config.per_coin_timeout * 255 + Duration::from_secs(1);
+        loop {
+            let st = match self.read_status() {
+                Ok(st) => st,
+                Err(e) => {
+                    return Outcome::fail(CompletionCode::HardwareError, format!("status: {e}"));
+                }
+            };
+            if st.remaining == 0 {
+                return Outcome::ok(HopperPayload::Status(st));
+            }
+            if Instant::now() >= deadline {
+                return Outcome::fail_with(
+                    CompletionCode::TimeOut,
+                    HopperPayload::Status(st),
+                    "the hopper is still paying",
+                );
+            }
+            std::thread::sleep(self.config.status_interval);
+        }
     }
 
     fn report_noise(&mut self, ctx: &Ctx<HopperEvent>) {
@@ -440,6 +500,7 @@ impl Hopper {
             requested: count,
             paid,
             unpaid: count - paid,
+            counter: self.status.map_or(0, |s| s.counter),
         };
         ctx.emit(HopperEvent::Settled(settlement));
         if settlement.unpaid > 0 {
@@ -530,6 +591,7 @@ impl Driver for Hopper {
                 Ok(f) => Outcome::ok(HopperPayload::Faults(f)),
                 Err(e) => Outcome::fail(CompletionCode::HardwareError, e),
             },
+            HopperCommand::LastDispense => self.last_dispense(),
             HopperCommand::Levels => match self.read_levels() {
                 Ok(l) => Outcome::ok(HopperPayload::Levels(l)),
                 Err(e) => Outcome::fail(CompletionCode::HardwareError, e),

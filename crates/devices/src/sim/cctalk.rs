@@ -443,6 +443,11 @@ pub struct HopperSimState {
     pub counter: u8,
     /// Coins still being paid.
     pub remaining: u8,
+    /// Coins the last payout paid so far (status 166's third byte): what a host that died
+    /// during the payout learns after its restart.
+    pub paid: u8,
+    /// Coins the last payout could not pay (status 166's fourth byte).
+    pub unpaid: u8,
 }
 
 /// A simulated ccTalk hopper that pays one coin every `pay_every`.
@@ -525,6 +530,8 @@ impl HopperSim {
             dispense_commands: d.dispense_commands,
             counter: d.counter,
             remaining: d.remaining,
+            paid: d.paid,
+            unpaid: d.unpaid,
         }
     }
 }
