@@ -95,12 +95,29 @@ fn default_pay_every() -> u64 {
 }
 
 /// The bill validator.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Validator {
     /// SSP device id.
     #[serde(default)]
     pub id: u8,
+    /// Its serial number, part of every note's device key (default
+    /// [`kiosk_devices::sim::validator::DEFAULT_SERIAL`]).
+    #[serde(default = "default_validator_serial")]
+    pub serial: u32,
+}
+
+impl Default for Validator {
+    fn default() -> Self {
+        Validator {
+            id: 0,
+            serial: default_validator_serial(),
+        }
+    }
+}
+
+fn default_validator_serial() -> u32 {
+    kiosk_devices::sim::validator::DEFAULT_SERIAL
 }
 
 /// A device with no settings.

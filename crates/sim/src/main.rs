@@ -13,6 +13,7 @@ use kiosk_devices::cctalk::frame::ChecksumKind;
 use kiosk_devices::cctalk::hopper::DispenseAuth;
 use kiosk_devices::escpos::PrinterModel;
 use kiosk_devices::sim::cctalk::SimLine;
+use kiosk_devices::sim::validator::DEFAULT_SERIAL;
 use kiosk_devices::sim::{CoinAcceptorSim, HopperSim, ReceiptPrinterSim, ValidatorSim};
 use kiosk_firmware::Config;
 use kiosk_ioproto::Key;
@@ -83,6 +84,9 @@ enum Command {
         /// The SSP id it answers to.
         #[arg(long, default_value_t = 0)]
         id: u8,
+        /// Its serial number (decimal), part of every note's device key.
+        #[arg(long, default_value_t = DEFAULT_SERIAL)]
+        serial: u32,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -252,7 +256,7 @@ fn serve_all(config: &std::path::Path) -> anyhow::Result<()> {
         start(format!("hopper-{}", h.coin), Arc::new(sim), host)?;
     }
     if let Some(v) = &devices.bill_validator {
-        let (sim, host) = ValidatorSim::spawn(v.id)?;
+        let (sim, host) = ValidatorSim::spawn_with_serial(v.id, v.serial)?;
         start("bill-validator".into(), Arc::new(sim), host)?;
     }
     if devices.receipt_printer.is_some() {
@@ -427,8 +431,12 @@ fn main() -> anyhow::Result<()> {
             )?;
             serve(Arc::new(sim), host, control.path("hopper"))
         }
-        Command::BillValidator { id, control } => {
-            let (sim, host) = ValidatorSim::spawn(id)?;
+        Command::BillValidator {
+            id,
+            serial,
+            control,
+        } => {
+            let (sim, host) = ValidatorSim::spawn_with_serial(id, serial)?;
             serve(Arc::new(sim), host, control.path("bill-validator"))
         }
         Command::ReceiptPrinter { control } => {

@@ -32,7 +32,7 @@ fn a_whole_kiosk_starts_from_one_file() {
         &config,
         format!(
             "control_dir = {:?}\n[coin_acceptor]\n[[hopper]]\ncoin = 100\nlevel = 300\n[[hopper]]\ncoin = 500\n\
-             [bill_validator]\n[receipt_printer]\n[io_board]\nkey_file = {:?}\n",
+             [bill_validator]\nserial = 4242\n[receipt_printer]\n[io_board]\nkey_file = {:?}\n",
             dir.path(),
             key
         ),
@@ -83,6 +83,11 @@ fn a_whole_kiosk_starts_from_one_file() {
         r#"{"cmd":"insert_coin","value":100}"#,
     );
     assert_eq!(coin["ok"], true, "{coin}");
+    let validator = ask(
+        map["bill-validator"]["control"].as_str().unwrap(),
+        r#"{"cmd":"state"}"#,
+    );
+    assert_eq!(validator["state"]["serial"], 4242, "{validator}");
 }
 
 #[test]

@@ -163,6 +163,35 @@ fn every_device_subcommand_serves_its_state() {
 }
 
 #[test]
+fn the_validator_and_hopper_states_carry_their_device_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(
+        &["bill-validator", "--serial", "77"],
+        &dir.path().join("bv.sock"),
+    );
+    let mut ctl = Control::connect(&sim.control);
+    let state = ctl.ask(r#"{"cmd":"state"}"#);
+    assert_eq!(state["state"]["serial"], 77, "{state}");
+    assert_eq!(state["state"]["stacked_counter"], 0, "{state}");
+    assert_eq!(state["state"]["rejected_counter"], 0, "{state}");
+    // No host has enabled it: the note is handed back and counted as rejected.
+    let a = ctl.ask(r#"{"cmd":"insert_note","value":1000}"#);
+    assert_eq!(a["state"]["returned"], json!([1000]), "{a}");
+    assert_eq!(a["state"]["rejected_counter"], 1, "{a}");
+    assert_eq!(a["state"]["stacked_counter"], 0, "{a}");
+
+    let sim = start(&["bill-validator"], &dir.path().join("bv2.sock"));
+    let state = Control::connect(&sim.control).ask(r#"{"cmd":"state"}"#);
+    assert_eq!(state["state"]["serial"], 0x00C0_FFEE, "{state}");
+
+    let sim = start(&["hopper", "--coin", "500"], &dir.path().join("h.sock"));
+    let state = Control::connect(&sim.control).ask(r#"{"cmd":"state"}"#);
+    for field in ["counter", "remaining", "paid", "unpaid"] {
+        assert_eq!(state["state"][field], 0, "{field}: {state}");
+    }
+}
+
+#[test]
 fn a_bad_hopper_coin_is_refused_at_start() {
     let out = Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
         .args(["hopper", "--coin", "7"])
@@ -220,7 +249,7 @@ async fn the_shipping_driver_credits_a_coin_inserted_through_the_control_socket(
         matches!(e, AcceptorEvent::CoinCredited { .. })
     })
     .await;
-    let AcceptorEvent::CoinCredited { coin, .. } = e else {
+    let AcceptorEvent::CoinCredited { coin, counter, .. } = e else {
         unreachable!()
     };
     assert_eq!(coin, Coin::W500);
@@ -236,5 +265,7 @@ async fn the_shipping_driver_credits_a_coin_inserted_through_the_control_socket(
             .await
             .unwrap();
     assert_eq!(state["state"]["accepted"], json!([Coin::W500]), "{state}");
+    // The credit's key is the simulator's own event counter.
+    assert_eq!(state["state"]["counter"], counter, "{state}");
     assert_eq!(state["state"]["accepting"], true, "{state}");
 }

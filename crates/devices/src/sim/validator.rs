@@ -1,4 +1,9 @@
 //! The SSP bill validator simulator: channels 1..4 are 1,000 / 5,000 / 10,000 / 50,000 won.
+//!
+//! Like a real validator it keeps a serial number and note counters (GET_SERIAL_NUMBER,
+//! GET_COUNTERS) that survive resets and host restarts: every credited note counts as
+//! stacked, every note handed back as rejected. Drivers take their notes' device keys from
+//! them, and recovery compares them with what was booked.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +16,12 @@ use serialport::TTYPort;
 use super::{LineFaults, Runner, SimCommand, SimError, lock};
 use crate::link::{SerialLink, pty_pair};
 use crate::ssp::{
-    Packet, PacketDecoder, Setup, SspDecoded, SspEvent, cmd, encode_poll, encode_with_crc_xor, resp,
+    Counters, Packet, PacketDecoder, Setup, SspDecoded, SspEvent, cmd, encode_poll,
+    encode_serial_number, encode_with_crc_xor, resp,
 };
+
+/// The serial number of a simulated validator unless another is configured.
+pub const DEFAULT_SERIAL: u32 = 0x00C0_FFEE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum NoteState {
@@ -35,6 +44,8 @@ struct Validator {
     cashbox_present: bool,
     stacked: Vec<u64>,
     returned: Vec<u64>,
+    serial: u32,
+    counters: Counters,
     polls: u32,
     rejects: u32,
     last_seq: Option<bool>,
@@ -47,6 +58,12 @@ impl Validator {
             .checked_sub(1)
             .and_then(|i| self.channels.get(i))
             .map_or(0, |v| u64::from(*v))
+    }
+
+    /// A note of `value` won goes back to the citizen: it counts as rejected.
+    fn hand_back(&mut self, value: u64) {
+        self.returned.push(value);
+        self.counters.rejected = self.counters.rejected.wrapping_add(1);
     }
 
     fn execute(&mut self, data: &[u8]) -> Vec<u8> {
@@ -74,6 +91,8 @@ impl Validator {
                 ok
             }
             [cmd::SET_INHIBITS, ..] => vec![resp::WRONG_LENGTH],
+            [cmd::GET_SERIAL_NUMBER] => encode_serial_number(self.serial),
+            [cmd::GET_COUNTERS] => self.counters.encode(),
             [cmd::ENABLE] => {
                 self.enabled = true;
                 ok
@@ -90,7 +109,7 @@ impl Validator {
                 NoteState::Escrow(ch) => {
                     self.rejects += 1;
                     self.note = NoteState::Idle;
-                    self.returned.push(self.value(ch));
+                    self.hand_back(self.value(ch));
                     self.batches.push_back(vec![SspEvent::Rejecting]);
                     self.batches.push_back(vec![SspEvent::Rejected]);
                     ok
@@ -122,6 +141,7 @@ impl Validator {
                 }
                 self.stacker += 1;
                 self.stacked.push(self.value(ch));
+                self.counters.stacked = self.counters.stacked.wrapping_add(1);
                 self.batches.push_back(vec![SspEvent::Stacked]);
                 vec![SspEvent::Credit(ch), SspEvent::Stacking]
             }
@@ -151,7 +171,7 @@ impl Validator {
             || self.jammed;
         self.batches.push_back(vec![SspEvent::Read(0)]);
         if refused {
-            self.returned.push(value);
+            self.hand_back(value);
             self.batches.push_back(vec![SspEvent::Rejecting]);
             self.batches.push_back(vec![SspEvent::Rejected]);
         } else {
@@ -164,7 +184,7 @@ impl Validator {
     fn reset(&mut self) {
         let mut batch = vec![SspEvent::SlaveReset];
         if let NoteState::Escrow(ch) | NoteState::Stacking(ch) = self.note {
-            self.returned.push(self.value(ch));
+            self.hand_back(self.value(ch));
             batch.push(SspEvent::ClearedFromFront(ch));
         }
         self.note = NoteState::Idle;
@@ -251,6 +271,12 @@ pub struct ValidatorSimState {
     pub stacked: Vec<u64>,
     /// Values of notes handed back, in order.
     pub returned: Vec<u64>,
+    /// Its serial number (GET_SERIAL_NUMBER).
+    pub serial: u32,
+    /// Its stacked counter (GET_COUNTERS): notes credited, ever.
+    pub stacked_counter: u32,
+    /// Its rejected counter (GET_COUNTERS): notes handed back, ever.
+    pub rejected_counter: u32,
     /// POLL commands executed (retransmissions not counted).
     pub polls: u32,
     /// REJECT commands executed.
@@ -271,8 +297,15 @@ impl std::fmt::Debug for ValidatorSim {
 }
 
 impl ValidatorSim {
-    /// Starts a validator with SSP id `id` on a new pty; returns it and the host's end.
+    /// Starts a validator with SSP id `id` and serial number [`DEFAULT_SERIAL`] on a new
+    /// pty; returns it and the host's end.
     pub fn spawn(id: u8) -> Result<(ValidatorSim, TTYPort), SimError> {
+        ValidatorSim::spawn_with_serial(id, DEFAULT_SERIAL)
+    }
+
+    /// Starts a validator with SSP id `id` and serial number `serial` (two simulated
+    /// kiosks must not share device keys) on a new pty; returns it and the host's end.
+    pub fn spawn_with_serial(id: u8, serial: u32) -> Result<(ValidatorSim, TTYPort), SimError> {
         let (device_side, host_side) = pty_pair().map_err(|e| SimError::Link(e.to_string()))?;
         let dev = Arc::new(Mutex::new(Validator {
             channels: vec![1_000, 5_000, 10_000, 50_000],
@@ -288,6 +321,8 @@ impl ValidatorSim {
             cashbox_present: true,
             stacked: Vec::new(),
             returned: Vec::new(),
+            serial,
+            counters: Counters::default(),
             polls: 0,
             rejects: 0,
             last_seq: None,
@@ -359,6 +394,9 @@ impl ValidatorSim {
             },
             stacked: d.stacked.clone(),
             returned: d.returned.clone(),
+            serial: d.serial,
+            stacked_counter: d.counters.stacked,
+            rejected_counter: d.counters.rejected,
             polls: d.polls,
             rejects: d.rejects,
         }

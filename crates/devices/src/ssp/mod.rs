@@ -26,10 +26,17 @@ pub mod cmd {
     pub const DISABLE: u8 = 0x09;
     /// Start accepting.
     pub const ENABLE: u8 = 0x0A;
+    /// The device's serial number (reply: OK + four bytes, big-endian). With the stacked
+    /// counter it makes a note's device key.
+    pub const GET_SERIAL_NUMBER: u8 = 0x0C;
     /// Reset the sequence flag.
     pub const SYNC: u8 = 0x11;
     /// Keep the note in escrow.
     pub const HOLD: u8 = 0x18;
+    /// The device's note counters (reply: OK, the number of counters, then each as a
+    /// little-endian u32: stacked, stored, dispensed, transferred to stack, rejected).
+    /// Recovery compares them with what was booked.
+    pub const GET_COUNTERS: u8 = 0x58;
 }
 
 /// Generic response codes (first byte of every reply).
@@ -455,6 +462,88 @@ impl Setup {
     }
 }
 
+/// Parses a GET_SERIAL_NUMBER reply (with its leading OK): four bytes, big-endian. Bytes
+/// after the fourth are ignored.
+pub fn parse_serial_number(data: &[u8]) -> Result<u32, ReplyError> {
+    let mut d = data;
+    let ok = take(&mut d, 1).map_err(|_| ReplyError::Empty)?[0];
+    if ok != resp::OK {
+        return Err(ReplyError::Response(ok));
+    }
+    let b = take(&mut d, 4)?;
+    Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// A GET_SERIAL_NUMBER reply (used by the simulator).
+pub fn encode_serial_number(serial: u32) -> Vec<u8> {
+    let mut out = vec![resp::OK];
+    out.extend_from_slice(&serial.to_be_bytes());
+    out
+}
+
+/// The note counters a validator keeps in its own memory (GET_COUNTERS); they survive
+/// resets and host restarts, which is why recovery asks for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Counters {
+    /// Notes stacked (credited).
+    pub stacked: u32,
+    /// Notes stored for payout (0 on a validator without a recycler).
+    pub stored: u32,
+    /// Notes dispensed (0 on a validator without a recycler).
+    pub dispensed: u32,
+    /// Notes moved from storage to the stacker.
+    pub transferred_to_stack: u32,
+    /// Notes rejected (handed back).
+    pub rejected: u32,
+}
+
+impl Counters {
+    /// How many counters a reply carries.
+    pub const COUNT: u8 = 5;
+
+    /// Parses a GET_COUNTERS reply (with its leading OK). A reply announcing fewer than five
+    /// counters, or ending before the counters it announces, is
+    /// [`ReplyError::Truncated`]; counters after the fifth are ignored.
+    pub fn parse(data: &[u8]) -> Result<Counters, ReplyError> {
+        let mut d = data;
+        let ok = take(&mut d, 1).map_err(|_| ReplyError::Empty)?[0];
+        if ok != resp::OK {
+            return Err(ReplyError::Response(ok));
+        }
+        let n = take(&mut d, 1)?[0];
+        if n < Self::COUNT {
+            return Err(ReplyError::Truncated);
+        }
+        let all = take(&mut d, 4 * usize::from(n))?;
+        let mut v = all
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let mut next = || v.next().ok_or(ReplyError::Truncated);
+        Ok(Counters {
+            stacked: next()?,
+            stored: next()?,
+            dispensed: next()?,
+            transferred_to_stack: next()?,
+            rejected: next()?,
+        })
+    }
+
+    /// Encodes a reply (used by the simulator).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![resp::OK, Self::COUNT];
+        for v in [
+            self.stacked,
+            self.stored,
+            self.dispensed,
+            self.transferred_to_stack,
+            self.rejected,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,6 +628,34 @@ mod tests {
         assert_eq!(Setup::parse(&reply[..10]), Err(ReplyError::Truncated));
     }
 
+    #[test]
+    fn serial_and_counters_wire_layout() {
+        assert_eq!(
+            parse_serial_number(&[resp::OK, 0x00, 0xC0, 0xFF, 0xEE]),
+            Ok(0x00C0_FFEE)
+        );
+        assert_eq!(parse_serial_number(&[]), Err(ReplyError::Empty));
+        assert_eq!(
+            parse_serial_number(&[resp::UNKNOWN]),
+            Err(ReplyError::Response(resp::UNKNOWN))
+        );
+        let mut reply = vec![resp::OK, 5];
+        for v in [7u32, 0, 0, 0, 0x0102_0304] {
+            reply.extend_from_slice(&v.to_le_bytes());
+        }
+        let c = Counters::parse(&reply).unwrap();
+        assert_eq!((c.stacked, c.rejected), (7, 0x0102_0304));
+        assert_eq!(c.encode(), reply);
+        // A sixth counter is ignored; fewer than five is not enough.
+        let mut six = reply.clone();
+        six[1] = 6;
+        six.extend_from_slice(&[9, 9, 9, 9]);
+        assert_eq!(Counters::parse(&six), Ok(c));
+        let mut four = vec![resp::OK, 4];
+        four.extend_from_slice(&[0; 16]);
+        assert_eq!(Counters::parse(&four), Err(ReplyError::Truncated));
+    }
+
     fn event() -> impl Strategy<Value = SspEvent> {
         prop_oneof![
             any::<u8>().prop_map(SspEvent::Read),
@@ -592,16 +709,49 @@ mod tests {
         }
 
         #[test]
+        fn serial_numbers_round_trip(serial in any::<u32>()) {
+            let reply = encode_serial_number(serial);
+            prop_assert_eq!(reply.len(), 5);
+            prop_assert_eq!(parse_serial_number(&reply), Ok(serial));
+            prop_assert_eq!(parse_serial_number(&reply[..4]), Err(ReplyError::Truncated));
+        }
+
+        #[test]
+        fn counters_round_trip(stacked in any::<u32>(), stored in any::<u32>(),
+                               dispensed in any::<u32>(), transferred_to_stack in any::<u32>(),
+                               rejected in any::<u32>()) {
+            let c = Counters { stacked, stored, dispensed, transferred_to_stack, rejected };
+            let reply = c.encode();
+            prop_assert_eq!(reply.len(), 2 + 4 * 5);
+            prop_assert_eq!(Counters::parse(&reply), Ok(c));
+            prop_assert_eq!(Counters::parse(&reply[..reply.len() - 1]), Err(ReplyError::Truncated));
+        }
+
+        #[test]
+        fn serial_and_counter_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = parse_serial_number(&bytes);
+            let _ = Counters::parse(&bytes);
+            let mut ok = vec![resp::OK];
+            ok.extend_from_slice(&bytes);
+            let _ = parse_serial_number(&ok);
+            let _ = Counters::parse(&ok);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let mut d = PacketDecoder::new();
             for item in d.push_all(&bytes) {
                 if let SspDecoded::Packet(p) = item {
                     let _ = parse_poll(&p.data);
                     let _ = Setup::parse(&p.data);
+                    let _ = parse_serial_number(&p.data);
+                    let _ = Counters::parse(&p.data);
                 }
             }
             let _ = parse_poll(&bytes);
             let _ = Setup::parse(&bytes);
+            let _ = parse_serial_number(&bytes);
+            let _ = Counters::parse(&bytes);
         }
     }
 }

@@ -1,9 +1,23 @@
 //! The SSP bill validator driver.
 //!
 //! Start-up: SYNC, HOST_PROTOCOL 6, SETUP_REQUEST (channel values mapped to 1,000 / 5,000 /
-//! 10,000 / 50,000 won notes), SET_INHIBITS, then ENABLE or DISABLE. Each command carries
-//! the sequence flag; on a timeout or CRC error the same bytes go again with the same flag
-//! and the device answers again without executing twice.
+//! 10,000 / 50,000 won notes), GET_SERIAL_NUMBER, GET_COUNTERS, SET_INHIBITS, ENABLE or
+//! DISABLE, then REJECT once. Each command carries the sequence flag; on a timeout or CRC
+//! error the same bytes go again with the same flag and the device answers again without
+//! executing twice.
+//!
+//! The REJECT (at start-up and after every device reset) is there because a restarted host
+//! never lets a note it did not decide on go to the stacker: a note left in escrow by the
+//! previous host would be stacked by the first plain POLL, as SSP says, and nobody would
+//! have booked it. Accepted, it returns the note, reported as usual
+//! ([`NoteEvent::Rejecting`], then [`NoteEvent::Returned`]); refused (nothing in escrow), it
+//! changes nothing.
+//!
+//! Device keys: every credit carries the device's stacked counter including that note
+//! ([`NoteEvent::Credited`]), the counters read at start-up plus the credits since; with
+//! the serial number ([`NoteEvent::Identified`]) it is the note's key, under which the
+//! daemon books it exactly once. After a restart, recovery asks
+//! [`ValidatorCommand::Settle`]: no note left in motion, and the device's own counters.
 //!
 //! Escrow: a note read with a channel waits in escrow; the driver sends HOLD instead of
 //! POLL until the host decides: [`ValidatorCommand::Stack`] lets it stack (plain POLL) and
@@ -17,7 +31,8 @@ use kiosk_core::{Note, Won};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Packet, PacketDecoder, ReplyError, Setup, SspDecoded, SspEvent, cmd, encode, parse_poll, resp,
+    Counters, Packet, PacketDecoder, ReplyError, Setup, SspDecoded, SspEvent, cmd, encode,
+    parse_poll, parse_serial_number, resp,
 };
 use crate::api::{self, CashUnit, CompletionCode, Ctx, Driver, Outcome, QueueSizes, Spawned};
 use crate::link::{LinkError, SerialLink};
@@ -75,6 +90,12 @@ pub enum ValidatorCommand {
     CashUnits,
     /// Staff emptied the stacker.
     EmptiedStacker,
+    /// Leaves no note in motion and reads the device's counters: returns any note in
+    /// escrow (REJECT), polls (bounded by `command_timeout`) until no note is being read,
+    /// held, stacked or returned, reporting every event as usual, then answers
+    /// [`ValidatorPayload::Counters`] from GET_COUNTERS. Recovery asks this after a restart:
+    /// a stacked counter above the last one booked means notes stacked that nobody booked.
+    Settle,
     /// Run start-up again.
     Reset,
 }
@@ -87,11 +108,26 @@ pub enum ValidatorPayload {
     /// The device's setup.
     Setup(Setup),
     /// The note stacked and was credited.
-    Stacked(Note),
+    Stacked {
+        /// The note.
+        note: Note,
+        /// The device's stacked counter including this note (its device key).
+        stacked: u32,
+    },
     /// The note was handed back.
     Returned(Note),
     /// Stacker counts.
     CashUnits(Vec<CashUnit>),
+    /// The device's own counters, read once no note was in motion (the answer to
+    /// [`ValidatorCommand::Settle`]).
+    Counters {
+        /// The device's serial number.
+        serial: u32,
+        /// Notes it ever stacked.
+        stacked: u32,
+        /// Notes it ever rejected (handed back).
+        rejected: u32,
+    },
 }
 
 /// Everything the validator reports.
@@ -99,12 +135,26 @@ pub enum ValidatorPayload {
 pub enum NoteEvent {
     /// Start-up succeeded.
     Ready(Setup),
+    /// Emitted right after every [`NoteEvent::Ready`]: who the device is and where its
+    /// stacked counter stands, the basis of the notes' device keys.
+    Identified {
+        /// The device's serial number (GET_SERIAL_NUMBER).
+        serial: u32,
+        /// Its stacked counter (GET_COUNTERS) at start-up.
+        stacked: u32,
+    },
     /// A note is being read.
     Reading,
     /// A note waits in escrow for the host's decision. Not a credit.
     Escrowed(Note),
     /// A note is credited (device credit event 0xEE). The only event that is money in.
-    Credited(Note),
+    Credited {
+        /// The note.
+        note: Note,
+        /// The device's stacked counter including this note (the counters read at start
+        /// plus the credits since): with the serial, the note's device key.
+        stacked: u32,
+    },
     /// A note is being stacked.
     Stacking,
     /// A note reached the stacker.
@@ -286,6 +336,8 @@ pub struct BillValidator {
     failures: u32,
     last_start: Option<Instant>,
     escrow: Option<(u8, Instant)>,
+    serial: u32,
+    stacked: u32,
     jammed: bool,
     disabled_seen: bool,
     units: Vec<CashUnit>,
@@ -293,7 +345,9 @@ pub struct BillValidator {
 
 #[derive(Default)]
 struct Seen {
-    credited: Option<Note>,
+    credited: Option<(Note, u32)>,
+    /// A note was being read, held, stacked or returned.
+    busy: bool,
     returned: bool,
     fraud: bool,
     reset: bool,
@@ -343,6 +397,8 @@ impl BillValidator {
             failures: 0,
             last_start: None,
             escrow: None,
+            serial: 0,
+            stacked: 0,
             jammed: false,
             disabled_seen: false,
             units,
@@ -381,6 +437,13 @@ impl BillValidator {
             .and_then(|d| Setup::parse(&d).map_err(|e| e.to_string()))
             .map_err(|e| format!("setup request: {e}"))?;
         self.setup = Some(setup.clone());
+        let serial = self
+            .port
+            .command(&[cmd::GET_SERIAL_NUMBER])
+            .map_err(|e| e.to_string())
+            .and_then(|d| parse_serial_number(&d).map_err(|e| e.to_string()))
+            .map_err(|e| format!("serial number: {e}"))?;
+        let counters = self.read_counters()?;
         let [lo, hi] = self.inhibit_mask().to_le_bytes();
         self.port
             .command(&[cmd::SET_INHIBITS, lo, hi])
@@ -393,10 +456,81 @@ impl BillValidator {
         self.port
             .command(&[c])
             .map_err(|e| format!("enable: {e}"))?;
+        // A note still in escrow was left by a host that is gone: hand it back before the
+        // first plain POLL stacks it. A refusal means there is none; no answer at all means
+        // start-up failed (and runs again, REJECT included, before any POLL).
+        match self.port.command(&[cmd::REJECT]) {
+            Ok(_) | Err(SspTransactError::Response(_)) => {}
+            Err(e) => return Err(format!("reject: {e}")),
+        }
+        self.serial = serial;
+        self.stacked = counters.stacked;
         self.ready = true;
         self.failures = 0;
         ctx.emit(NoteEvent::Ready(setup));
+        ctx.emit(NoteEvent::Identified {
+            serial,
+            stacked: counters.stacked,
+        });
         Ok(())
+    }
+
+    fn read_counters(&mut self) -> Result<Counters, String> {
+        self.port
+            .command(&[cmd::GET_COUNTERS])
+            .map_err(|e| e.to_string())
+            .and_then(|d| Counters::parse(&d).map_err(|e| e.to_string()))
+            .map_err(|e| format!("counters: {e}"))
+    }
+
+    /// Hands back a note in escrow; `Ok` also when the device has none to hand back.
+    fn reject_escrow(&mut self) -> Result<(), SspTransactError> {
+        match self.port.command(&[cmd::REJECT]) {
+            Ok(_) | Err(SspTransactError::Response(_)) => {
+                self.escrow = None;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`ValidatorCommand::Settle`]: no note left in motion, then the device's counters.
+    fn settle(&mut self, ctx: &Ctx<NoteEvent>) -> Outcome<ValidatorPayload> {
+        if let Err(e) = self.reject_escrow() {
+            return fail(e);
+        }
+        let deadline = Instant::now() + self.config.command_timeout;
+        // Two quiet polls in a row: a device may answer one empty poll before it reports
+        // the return it just started.
+        let mut quiet = 0;
+        while quiet < 2 {
+            if Instant::now() >= deadline {
+                return Outcome::fail(CompletionCode::TimeOut, "a note is still in motion");
+            }
+            if self.escrow.is_some() {
+                // A note reached escrow meanwhile: a plain POLL would stack it.
+                if let Err(e) = self.reject_escrow() {
+                    return fail(e);
+                }
+            }
+            std::thread::sleep(self.config.poll_interval);
+            match self.poll_once(ctx, false) {
+                Ok(seen) if !seen.busy && self.escrow.is_none() => quiet += 1,
+                _ => quiet = 0,
+            }
+        }
+        match self.read_counters() {
+            Ok(c) => {
+                // The device's count is the truth: later keys continue from it.
+                self.stacked = c.stacked;
+                Outcome::ok(ValidatorPayload::Counters {
+                    serial: self.serial,
+                    stacked: c.stacked,
+                    rejected: c.rejected,
+                })
+            }
+            Err(e) => Outcome::fail(CompletionCode::HardwareError, e),
+        }
     }
 
     fn report_line(&mut self, ctx: &Ctx<NoteEvent>) {
@@ -458,6 +592,12 @@ impl BillValidator {
         let mut jam_now = false;
         let mut disabled_now = false;
         for &e in events {
+            if matches!(
+                e,
+                SspEvent::Read(_) | SspEvent::Stacking | SspEvent::Rejecting
+            ) {
+                seen.busy = true;
+            }
             let ev = match e {
                 SspEvent::Read(0) => NoteEvent::Reading,
                 SspEvent::Read(ch) => match self.note_of(ch) {
@@ -472,13 +612,18 @@ impl BillValidator {
                 },
                 SspEvent::Credit(ch) => {
                     self.escrow = None;
+                    // The device counts every note it stacks, mapped or not.
+                    self.stacked = self.stacked.wrapping_add(1);
                     match self.note_of(ch) {
                         Some(n) => {
                             if let Some(u) = self.units.iter_mut().find(|u| u.value == n.value()) {
                                 u.record_in(1);
                             }
-                            seen.credited = Some(n);
-                            NoteEvent::Credited(n)
+                            seen.credited = Some((n, self.stacked));
+                            NoteEvent::Credited {
+                                note: n,
+                                stacked: self.stacked,
+                            }
                         }
                         None => NoteEvent::UnknownChannel { channel: ch },
                     }
@@ -580,8 +725,8 @@ impl BillValidator {
 }
 
 fn on_stack(seen: &Seen, note: Note) -> Option<Outcome<ValidatorPayload>> {
-    if let Some(n) = seen.credited {
-        return Some(Outcome::ok(ValidatorPayload::Stacked(n)));
+    if let Some((note, stacked)) = seen.credited {
+        return Some(Outcome::ok(ValidatorPayload::Stacked { note, stacked }));
     }
     if seen.fraud {
         return Some(Outcome::fail(
@@ -609,11 +754,11 @@ fn on_return(seen: &Seen, note: Note) -> Option<Outcome<ValidatorPayload>> {
             "fraud while returning",
         ));
     }
-    if let Some(n) = seen.credited {
+    if let Some((note, stacked)) = seen.credited {
         // The note went past the point of no return before the REJECT: it is money in.
         return Some(Outcome::fail_with(
             CompletionCode::HardwareError,
-            ValidatorPayload::Stacked(n),
+            ValidatorPayload::Stacked { note, stacked },
             "the note stacked before it could be returned",
         ));
     }
@@ -668,6 +813,7 @@ impl Driver for BillValidator {
             ValidatorCommand::CashUnits => {
                 Outcome::ok(ValidatorPayload::CashUnits(self.units.clone()))
             }
+            ValidatorCommand::Settle => self.settle(ctx),
             ValidatorCommand::EmptiedStacker => {
                 for u in &mut self.units {
                     u.replenish(0);
