@@ -636,3 +636,19 @@ fn create_job_and_send_document_record_the_owner() {
     assert_eq!(s["jobs"][0]["user"], "kiosk", "{s}");
     assert_eq!(s["jobs"][0]["state"], "completed", "{s}");
 }
+
+#[test]
+fn a_text_with_language_value_overrunning_itself_is_refused_without_panic() {
+    let rig = Rig::start(500, 0);
+    let mut body = valid_request(0x0002, rig.sim.uri());
+    body.pop(); // end-of-attributes
+    // job-name as nameWithLanguage whose language claims 0xFFFF bytes of a 4-byte value.
+    body.push(0x36);
+    body.extend(8u16.to_be_bytes());
+    body.extend(b"job-name");
+    body.extend(4u16.to_be_bytes());
+    body.extend([0xff, 0xff, b'e', b'n']);
+    body.push(0x03);
+    let answer = rig.sim.handle_ipp(&body);
+    assert_eq!(status_of(&answer), StatusCode::ClientErrorBadRequest as u16);
+}

@@ -670,9 +670,20 @@ pub fn scan_attributes(body: &[u8]) -> Result<usize, &'static str> {
                 let name_len = u16_at(at).ok_or("truncated attribute")?;
                 at += 2 + name_len;
                 let value_len = u16_at(at).ok_or("truncated attribute")?;
-                at += 2 + value_len;
+                let value = at + 2;
+                at = value + value_len;
                 if at > body.len() {
                     return Err("truncated attribute");
+                }
+                // textWithLanguage and nameWithLanguage hold two length-prefixed strings; the
+                // `ipp` crate slices them unchecked (it panics when they overrun the value).
+                if matches!(tag, 0x35 | 0x36) {
+                    let lang_len = u16_at(value).ok_or("truncated attribute")?;
+                    let text = value + 2 + lang_len;
+                    let text_len = u16_at(text).ok_or("truncated attribute")?;
+                    if text + 2 + text_len != at {
+                        return Err("malformed text or name with language");
+                    }
                 }
                 count += 1;
                 if count > MAX_ATTRIBUTES {
