@@ -392,3 +392,91 @@ async fn an_unreachable_printer_is_a_clear_error() {
         .expect("ack");
     assert_eq!(c.code, CompletionCode::InvalidData);
 }
+
+/// What recovery does after a host crash, against CUPS's own IPP server: a new driver (the
+/// restarted daemon) finds the jobs of the old one by name with Get-Jobs `which-jobs=all`,
+/// and cancels the one still printing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_host_finds_its_jobs_by_name_and_cancels_the_one_printing() {
+    let eve = Eve::start();
+    let (h, mut rx) = rig(&eve).await;
+    eve.set("pages", "1");
+    let done = A4Job {
+        name: "S1-1-1".into(),
+        pdf: pdf(),
+    };
+    let c = h.call(A4Command::Print(done)).await.expect("ack");
+    assert!(c.is_success(), "{c:?}\n{}", eve.log());
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    let (e, _) = until(&mut rx, |e| matches!(e, A4Event::Submitted { .. })).await;
+    assert_eq!(
+        e,
+        A4Event::Submitted {
+            name: "S1-1-1".into(),
+            job_id: r.job.job_id
+        }
+    );
+
+    // The old host's next job hangs in the printer.
+    eve.set("hold", "");
+    let stuck = h
+        .submit(A4Command::Print(A4Job {
+            name: "S1-2-1".into(),
+            pdf: pdf(),
+        }))
+        .expect("ack");
+    let (e, _) = until(&mut rx, |e| matches!(e, A4Event::Submitted { .. })).await;
+    let A4Event::Submitted {
+        job_id: stuck_id, ..
+    } = e
+    else {
+        unreachable!()
+    };
+    until(
+        &mut rx,
+        |e| matches!(e, A4Event::Job(p) if p.job_id == stuck_id && p.state == JobState::Processing),
+    )
+    .await;
+
+    let (h2, _rx2) = rig(&eve).await;
+    let find = |name: &str| {
+        let h2 = h2.clone();
+        let name = name.to_owned();
+        async move {
+            let c = h2.call(A4Command::FindJob { name }).await.expect("ack");
+            assert!(c.is_success(), "{c:?}");
+            match c.payload {
+                Some(A4Payload::Found(f)) => f,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let p = find("S1-1-1").await.expect("the completed job");
+    assert_eq!((p.job_id, p.state), (r.job.job_id, JobState::Completed));
+    assert_eq!(p.pages_completed, 1);
+    let p = find("S1-2-1").await.expect("the job printing");
+    assert_eq!((p.job_id, p.state), (stuck_id, JobState::Processing));
+    assert_eq!(find("S1-3-1").await, None);
+
+    // ippeveprinter ends a canceled job when its print command exits (here: once the hold
+    // is gone), as a laser printer finishes the sheet in its paper path: Cancel waits for
+    // the job to be over.
+    let cancel = h2
+        .submit(A4Command::Cancel { job_id: stuck_id })
+        .expect("ack");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = std::fs::remove_file(eve.path("hold"));
+    let c = cancel.completion().await;
+    assert_eq!(c.payload, Some(A4Payload::Done), "{c:?}\n{}", eve.log());
+    let p = find("S1-2-1").await.expect("the canceled job");
+    assert!(p.state.is_terminal(), "{p:?}");
+    // Canceling it again, or the completed one, is no error.
+    for job_id in [stuck_id, r.job.job_id] {
+        let c = h2.call(A4Command::Cancel { job_id }).await.expect("ack");
+        assert_eq!(c.payload, Some(A4Payload::Done), "{c:?}");
+    }
+    let c = stuck.completion().await;
+    assert!(!c.is_success(), "{c:?}");
+}

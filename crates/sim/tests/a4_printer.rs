@@ -100,7 +100,17 @@ async fn until<E: Clone + std::fmt::Debug>(
 }
 
 async fn driver(rig: &Rig) -> (Handle, Receiver<Event<A4Event>>) {
-    let (h, mut rx) = printer::spawn(config(rig.sim.uri()), QueueSizes::default());
+    driver_with(rig, |_| {}).await
+}
+
+/// A driver with its test configuration changed by `tune`.
+async fn driver_with(
+    rig: &Rig,
+    tune: impl FnOnce(&mut A4PrinterConfig),
+) -> (Handle, Receiver<Event<A4Event>>) {
+    let mut c = config(rig.sim.uri());
+    tune(&mut c);
+    let (h, mut rx) = printer::spawn(c, QueueSizes::default());
     let (ready, _) = until(&mut rx, |e| {
         matches!(e, A4Event::Ready(_) | A4Event::Offline { .. })
     })
@@ -635,4 +645,469 @@ fn create_job_and_send_document_record_the_owner() {
     let s = rig.control(r#"{"cmd":"status"}"#);
     assert_eq!(s["jobs"][0]["user"], "kiosk", "{s}");
     assert_eq!(s["jobs"][0]["state"], "completed", "{s}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Following jobs by id, and what recovery asks the printer after a host crash.
+
+/// A job sent by someone else, e.g. by the daemon before it crashed: Print-Job by hand,
+/// named; its job id.
+fn raw_job(uri: &str, name: &str, pages: usize) -> i32 {
+    use ipp::model::DelimiterTag;
+    let uri: Uri = uri.parse().unwrap();
+    let req = IppOperationBuilder::print_job(
+        uri.clone(),
+        IppPayload::new(std::io::Cursor::new(blank_pdf(pages))),
+    )
+    .user_name("kiosk")
+    .job_title(name)
+    .document_format("application/pdf")
+    .build()
+    .unwrap();
+    let resp = IppClient::new(uri).send(req).unwrap();
+    assert_eq!(resp.header().status_code(), StatusCode::SuccessfulOk);
+    resp.attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .find_map(|g| g.get("job-id"))
+        .and_then(|a| a.value().as_integer().copied())
+        .unwrap()
+}
+
+/// The simulator's record of job `id`.
+fn sim_job(rig: &Rig, id: i32) -> serde_json::Value {
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    s["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no job {id}: {s}"))
+}
+
+/// Waits (bounded by PATIENCE) until the simulator's job `id` satisfies `pred`.
+fn wait_job(rig: &Rig, id: i32, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let end = std::time::Instant::now() + PATIENCE;
+    loop {
+        let j = sim_job(rig, id);
+        if pred(&j) {
+            return j;
+        }
+        assert!(std::time::Instant::now() < end, "job never got there: {j}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Asserts that nothing prints any more: no job is unfinished, and no page comes out over
+/// several page intervals.
+fn assert_nothing_prints(rig: &Rig, page_ms: u64) {
+    let before = rig.control(r#"{"cmd":"status"}"#);
+    for j in before["jobs"].as_array().unwrap() {
+        assert!(
+            ["completed", "canceled", "aborted"].contains(&j["state"].as_str().unwrap()),
+            "a job still prints: {before}"
+        );
+    }
+    assert_eq!(before["printer_state"], "idle", "{before}");
+    std::thread::sleep(Duration::from_millis(page_ms * 6));
+    let after = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(
+        before["printed_pages"], after["printed_pages"],
+        "pages still come out: {before} then {after}"
+    );
+}
+
+async fn find(h: &Handle, name: &str) -> Option<kiosk_devices::ipp::JobProgress> {
+    let c = h
+        .call(A4Command::FindJob { name: name.into() })
+        .await
+        .unwrap();
+    assert!(c.is_success(), "{c:?}");
+    match c.payload {
+        Some(A4Payload::Found(found)) => found,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn named(name: &str, pages: usize) -> A4Job {
+    A4Job {
+        name: name.into(),
+        pdf: blank_pdf(pages),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_comes_before_the_jobs_progress_with_the_printers_job_id() {
+    let rig = Rig::start(500, 20);
+    let (h, mut rx) = driver(&rig).await;
+    let mut ids = Vec::new();
+    for copy in 1..=2 {
+        let name = format!("S12-3-{copy}");
+        let pending = h.submit(A4Command::Print(named(&name, 2))).unwrap();
+        let request = pending.id();
+        let c = pending.completion().await;
+        assert!(c.is_success(), "{c:?}");
+        let Some(A4Payload::Job(r)) = c.payload else {
+            panic!("{c:?}")
+        };
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        let submitted = events
+            .iter()
+            .position(|e| matches!(e.body, A4Event::Submitted { .. }))
+            .unwrap_or_else(|| panic!("no Submitted: {events:?}"));
+        let first_job = events
+            .iter()
+            .position(|e| matches!(e.body, A4Event::Job(_)))
+            .unwrap_or_else(|| panic!("no Job: {events:?}"));
+        assert!(submitted < first_job, "{events:?}");
+        let A4Event::Submitted { name: sent, job_id } = &events[submitted].body else {
+            unreachable!()
+        };
+        assert_eq!(
+            events[submitted].request,
+            Some(request),
+            "tagged with the Print"
+        );
+        assert_eq!(sent, &name);
+        assert_eq!(*job_id, r.job.job_id);
+        // The printer's own id for the job of that name.
+        let s = rig.control(r#"{"cmd":"status"}"#);
+        let on_printer = s["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{s}"));
+        assert_eq!(on_printer["id"], *job_id, "{s}");
+        // Every progress event of this Print is about this job only.
+        for e in &events {
+            if let A4Event::Job(p) = e.body {
+                assert_eq!(p.job_id, *job_id, "{events:?}");
+            }
+        }
+        ids.push(*job_id);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_finds_a_completed_job_by_name_with_its_pages() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    let c = h.call(A4Command::Print(named("S7-1-1", 3))).await.unwrap();
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    raw_job(rig.sim.uri(), "S7-2-1", 1);
+    let p = find(&h, "S7-1-1").await.expect("found");
+    assert_eq!(p.job_id, r.job.job_id);
+    assert_eq!(p.state, JobState::Completed);
+    assert_eq!(p.pages_completed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_finds_a_job_still_printing() {
+    let rig = Rig::start(500, 50);
+    let (h, _rx) = driver(&rig).await;
+    // Sent before the crash; it is still printing.
+    let id = raw_job(rig.sim.uri(), "S8-1-1", 1000);
+    wait_job(&rig, id, |j| j["impressions_completed"].as_u64() >= Some(1));
+    let p = find(&h, "S8-1-1").await.expect("found");
+    assert_eq!(p.job_id, id);
+    assert_eq!(p.state, JobState::Processing);
+    assert!(
+        (1..1000).contains(&p.pages_completed),
+        "{p:?}: the pages out so far"
+    );
+    h.call(A4Command::Cancel { job_id: id }).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_answers_none_for_an_unknown_name() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    assert_eq!(find(&h, "S9-1-1").await, None, "an empty printer");
+    raw_job(rig.sim.uri(), "S9-1-1", 1);
+    raw_job(rig.sim.uri(), "S9-1-10", 1);
+    assert!(find(&h, "S9-1-1").await.is_some());
+    // Exactly that name: neither a prefix nor a longer name.
+    for other in ["S9-1-2", "S9-1", "S9-1-1 ", "s9-1-1", "S9-1-100"] {
+        assert_eq!(find(&h, other).await, None, "{other}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_finds_the_newest_of_two_jobs_with_the_same_name() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    let old = raw_job(rig.sim.uri(), "S10-1-1", 1);
+    raw_job(rig.sim.uri(), "S10-2-1", 4);
+    let c = h.call(A4Command::Print(named("S10-1-1", 2))).await.unwrap();
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert!(r.job.job_id > old);
+    let p = find(&h, "S10-1-1").await.expect("found");
+    assert_eq!(p.job_id, r.job.job_id);
+    assert_eq!(p.pages_completed, 2, "the newest job's pages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_job_falls_back_when_the_printer_refuses_which_jobs_all() {
+    let rig = Rig::start(500, 50);
+    let (h, _rx) = driver(&rig).await;
+    let s = rig.control(r#"{"cmd":"which_jobs_all","on":false}"#);
+    assert_eq!(s["which_jobs_all"], false, "{s}");
+    let done = raw_job(rig.sim.uri(), "S11-1-1", 1);
+    wait_job(&rig, done, |j| j["state"] == "completed");
+    let printing = raw_job(rig.sim.uri(), "S11-2-1", 1000);
+    wait_job(&rig, printing, |j| j["state"] == "processing");
+
+    // The printer does refuse `all`.
+    let uri: Uri = rig.sim.uri().parse().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        use ipp::attribute::IppAttribute;
+        use ipp::model::DelimiterTag;
+        use ipp::value::IppValue;
+        let mut req: IppRequestResponse = IppOperationBuilder::get_jobs(uri.clone())
+            .build()
+            .unwrap()
+            .into();
+        req.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            IppAttribute::with_name("which-jobs", IppValue::new_keyword("all").unwrap()).unwrap(),
+        );
+        IppClient::new(uri)
+            .send(req)
+            .unwrap()
+            .header()
+            .status_code()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::ClientErrorAttributesOrValuesNotSupported
+    );
+
+    let p = find(&h, "S11-1-1").await.expect("the completed job");
+    assert_eq!(
+        (p.job_id, p.state, p.pages_completed),
+        (done, JobState::Completed, 1)
+    );
+    let p = find(&h, "S11-2-1").await.expect("the job printing");
+    assert_eq!((p.job_id, p.state), (printing, JobState::Processing));
+    assert_eq!(find(&h, "S11-3-1").await, None);
+    h.call(A4Command::Cancel { job_id: printing })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_job_left_over_from_before_a_crash_mid_way() {
+    const PAGE_MS: u64 = 50;
+    let rig = Rig::start(500, PAGE_MS);
+    let (h, _rx) = driver(&rig).await;
+    let id = raw_job(rig.sim.uri(), "S13-1-1", 1000);
+    wait_job(&rig, id, |j| j["impressions_completed"].as_u64() >= Some(2));
+    let c = h.call(A4Command::Cancel { job_id: id }).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+    assert_eq!(c.payload, Some(A4Payload::Done));
+    let j = sim_job(&rig, id);
+    assert_eq!(j["state"], "canceled", "{j}");
+    let pages = j["impressions_completed"].as_u64().unwrap();
+    assert!((2..1000).contains(&pages), "{j}");
+    assert_nothing_prints(&rig, PAGE_MS);
+    assert_eq!(sim_job(&rig, id)["impressions_completed"], pages);
+    // Recovery reads where it stopped.
+    let p = find(&h, "S13-1-1").await.expect("found");
+    assert_eq!(p.state, JobState::Canceled);
+    assert_eq!(u64::from(p.pages_completed), pages);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_of_a_job_already_over_is_done() {
+    let rig = Rig::start(500, 0);
+    let (h, _rx) = driver(&rig).await;
+    let c = h.call(A4Command::Print(named("S14-1-1", 1))).await.unwrap();
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert_eq!(r.job.state, JobState::Completed);
+    for _ in 0..2 {
+        let c = h
+            .call(A4Command::Cancel {
+                job_id: r.job.job_id,
+            })
+            .await
+            .unwrap();
+        assert!(c.is_success(), "{c:?}");
+        assert_eq!(c.payload, Some(A4Payload::Done));
+    }
+    assert_eq!(sim_job(&rig, r.job.job_id)["state"], "completed");
+    // A job the printer does not know (forgotten, so long over) cannot print either.
+    let c = h.call(A4Command::Cancel { job_id: 4242 }).await.unwrap();
+    assert_eq!(c.payload, Some(A4Payload::Done), "{c:?}");
+    // A printer that cannot be reached cannot confirm anything.
+    rig.control(r#"{"cmd":"offline","on":true}"#);
+    let c = h
+        .call(A4Command::Cancel {
+            job_id: r.job.job_id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.code, CompletionCode::DeviceNotReady, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_is_canceled_on_the_printer() {
+    const PAGE_MS: u64 = 50;
+    let rig = Rig::start(500, PAGE_MS);
+    let (h, _rx) = driver_with(&rig, |c| c.job_timeout = Duration::from_millis(300)).await;
+    let c = h
+        .call(A4Command::Print(named("S15-1-1", 1000)))
+        .await
+        .unwrap();
+    assert_eq!(c.code, CompletionCode::TimeOut, "{c:?}");
+    assert!(c.detail.contains("canceled"), "{}", c.detail);
+    let Some(A4Payload::Job(r)) = c.payload else {
+        panic!("{c:?}")
+    };
+    assert_eq!(r.job.state, JobState::Canceled, "{r:?}");
+    let j = sim_job(&rig, r.job.job_id);
+    assert_eq!(j["state"], "canceled", "{j}");
+    assert_eq!(j["impressions_completed"], r.job.pages_completed, "{j}");
+    assert_nothing_prints(&rig, PAGE_MS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_lost_with_the_printer_is_canceled_as_soon_as_it_answers_again() {
+    const PAGE_MS: u64 = 50;
+    let rig = Rig::start(500, PAGE_MS);
+    let (h, mut rx) = driver(&rig).await;
+    let pending = h.submit(A4Command::Print(named("S16-1-1", 1000))).unwrap();
+    let (e, _) = until(&mut rx, |e| matches!(e, A4Event::Submitted { .. })).await;
+    let A4Event::Submitted { job_id, .. } = e else {
+        unreachable!()
+    };
+    until(
+        &mut rx,
+        |e| matches!(e, A4Event::Job(p) if p.job_id == job_id && p.pages_completed >= 1),
+    )
+    .await;
+    // The network goes; the printer prints on.
+    rig.control(r#"{"cmd":"offline","on":true}"#);
+    let c = pending.completion().await;
+    assert_eq!(c.code, CompletionCode::TimeOut, "{c:?}");
+    assert!(c.detail.contains("lost"), "{}", c.detail);
+    assert!(c.detail.contains("cancel failed"), "{}", c.detail);
+    assert_eq!(sim_job(&rig, job_id)["state"], "processing");
+
+    // The network is back: the first exchange with the printer ends the abandoned job, before
+    // anyone else's document could be printed after it.
+    rig.control(r#"{"cmd":"offline","on":false}"#);
+    let c = h.call(A4Command::Status).await.unwrap();
+    assert!(c.is_success(), "{c:?}");
+    let j = sim_job(&rig, job_id);
+    assert_eq!(j["state"], "canceled", "{j}");
+    assert_nothing_prints(&rig, PAGE_MS);
+    // And its final pages are reported.
+    let (e, _) = until(
+        &mut rx,
+        |e| matches!(e, A4Event::Job(p) if p.job_id == job_id && p.state == JobState::Canceled),
+    )
+    .await;
+    let A4Event::Job(p) = e else { unreachable!() };
+    assert_eq!(j["impressions_completed"], p.pages_completed, "{j}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_is_reported_before_the_document_goes_even_when_it_is_refused() {
+    // A printer that takes smaller documents than the driver: Create-Job succeeds,
+    // Send-Document is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = A4PrinterOptions::new(dir.path().join("a4.sock"));
+    o.page = Duration::ZERO;
+    o.max_document = 1000;
+    let rig = Rig {
+        sim: A4PrinterSim::start(o).unwrap(),
+        dir,
+    };
+    let (h, mut rx) = driver(&rig).await;
+    let c = h
+        .call(A4Command::Print(named("S17-1-1", 20)))
+        .await
+        .unwrap();
+    assert_eq!(c.code, CompletionCode::HardwareError, "{c:?}");
+    assert!(c.detail.starts_with("Send-Document"), "{}", c.detail);
+    let (e, _) = until(&mut rx, |e| matches!(e, A4Event::Submitted { .. })).await;
+    let A4Event::Submitted { name, job_id } = e else {
+        unreachable!()
+    };
+    assert_eq!(name, "S17-1-1");
+    // The half-submitted job is not left waiting for its document.
+    let j = sim_job(&rig, job_id);
+    assert_eq!(j["state"], "canceled", "{j}");
+    assert_eq!(j["name"], "S17-1-1", "{j}");
+}
+
+#[test]
+fn get_jobs_which_jobs_all_lists_every_job_newest_first() {
+    use ipp::attribute::IppAttribute;
+    use ipp::model::DelimiterTag;
+    use ipp::value::IppValue;
+    let rig = Rig::start(500, 50);
+    let done = raw_job(rig.sim.uri(), "done", 1);
+    wait_job(&rig, done, |j| j["state"] == "completed");
+    let printing = raw_job(rig.sim.uri(), "printing", 1000);
+    let uri: Uri = rig.sim.uri().parse().unwrap();
+    let get_jobs = |which: &str| {
+        let mut req: IppRequestResponse = IppOperationBuilder::get_jobs(uri.clone())
+            .build()
+            .unwrap()
+            .into();
+        for (name, value) in [
+            ("which-jobs", IppValue::new_keyword(which).unwrap()),
+            (
+                "requested-attributes",
+                IppValue::new_keyword("job-id").unwrap(),
+            ),
+        ] {
+            req.attributes_mut().add(
+                DelimiterTag::OperationAttributes,
+                IppAttribute::with_name(name, value).unwrap(),
+            );
+        }
+        let resp = IppClient::new(uri.clone()).send(req).unwrap();
+        assert_eq!(resp.header().status_code(), StatusCode::SuccessfulOk);
+        resp.attributes()
+            .groups_of(DelimiterTag::JobAttributes)
+            .filter_map(|g| g.get("job-id"))
+            .filter_map(|a| a.value().as_integer().copied())
+            .collect::<Vec<i32>>()
+    };
+    assert_eq!(get_jobs("all"), [printing, done]);
+    assert_eq!(get_jobs("completed"), [done]);
+    assert_eq!(get_jobs("not-completed"), [printing]);
+    let s = rig.control(r#"{"cmd":"status"}"#);
+    assert_eq!(s["which_jobs_all"], true, "{s}");
+}
+
+#[test]
+fn a_text_with_language_value_overrunning_itself_is_refused_without_panic() {
+    let rig = Rig::start(500, 0);
+    let mut body = valid_request(0x0002, rig.sim.uri());
+    body.pop(); // end-of-attributes
+    // job-name as nameWithLanguage whose language claims 0xFFFF bytes of a 4-byte value.
+    body.push(0x36);
+    body.extend(8u16.to_be_bytes());
+    body.extend(b"job-name");
+    body.extend(4u16.to_be_bytes());
+    body.extend([0xff, 0xff, b'e', b'n']);
+    body.push(0x03);
+    let answer = rig.sim.handle_ipp(&body);
+    assert_eq!(status_of(&answer), StatusCode::ClientErrorBadRequest as u16);
 }

@@ -222,6 +222,14 @@ pub enum Control {
         /// Off the network?
         on: bool,
     },
+    /// Whether Get-Jobs takes `which-jobs` `all` (RFC 8011; the default) or refuses it
+    /// with client-error-attributes-or-values-not-supported as an IPP/1.1-era printer does
+    /// (RFC 2911 has only `completed` and `not-completed`), so a client's fallback can be
+    /// tested.
+    WhichJobsAll {
+        /// Take `all`?
+        on: bool,
+    },
     /// Change nothing, just answer.
     Status {},
 }
@@ -241,6 +249,8 @@ pub struct Device {
     pub offline: bool,
     /// Pages printed since start.
     pub printed_pages: u64,
+    /// Get-Jobs takes `which-jobs` `all` ([`Control::WhichJobsAll`]).
+    pub which_jobs_all: bool,
     page: Duration,
     save_dir: Option<PathBuf>,
     next_id: i32,
@@ -259,6 +269,7 @@ impl Device {
             jammed: false,
             offline: false,
             printed_pages: 0,
+            which_jobs_all: true,
             page,
             save_dir,
             next_id: 1,
@@ -437,6 +448,7 @@ impl Device {
             }
             Control::Toner { state } => self.toner = state,
             Control::Offline { on } => self.offline = on,
+            Control::WhichJobsAll { on } => self.which_jobs_all = on,
             Control::Status {} => {}
         }
         self.step(now);
@@ -456,6 +468,7 @@ impl Device {
             "printer_state": self.state().name(),
             "printer_state_reasons": self.reasons(),
             "printed_pages": self.printed_pages,
+            "which_jobs_all": self.which_jobs_all,
             "jobs": self.jobs.iter().map(Job::status_json).collect::<Vec<_>>(),
         })
     }
@@ -712,12 +725,17 @@ mod tests {
             p(r#"{"cmd":"toner","state":"low"}"#).ok(),
             Some(Control::Toner { state: Toner::Low })
         );
+        assert_eq!(
+            p(r#"{"cmd":"which_jobs_all","on":false}"#).ok(),
+            Some(Control::WhichJobsAll { on: false })
+        );
         for bad in [
             r#"{"cmd":"jam","after":2}"#,
             r#"{"cmd":"paper"}"#,
             r#"{"cmd":"paper","sheets":-1}"#,
             r#"{"cmd":"toner","state":"half"}"#,
             r#"{"cmd":"status","x":1}"#,
+            r#"{"cmd":"which_jobs_all"}"#,
             r#"{"cmd":"launch"}"#,
         ] {
             assert!(p(bad).is_err(), "{bad}");

@@ -226,14 +226,23 @@ impl Printer {
 
     fn get_jobs(&self, r: &Request<'_>) -> Outcome {
         r.printer_target()?;
+        let (d, _) = self.lock_now();
+        let which_jobs_all = d.which_jobs_all;
+        // `Some(terminal?)`, or `None` for every job.
         let completed = match r.operation("which-jobs") {
-            None => false,
-            Some(IppValue::Keyword(k)) if k.as_str() == "not-completed" => false,
-            Some(IppValue::Keyword(k)) if k.as_str() == "completed" => true,
+            None => Some(false),
+            Some(IppValue::Keyword(k)) if k.as_str() == "not-completed" => Some(false),
+            Some(IppValue::Keyword(k)) if k.as_str() == "completed" => Some(true),
+            Some(IppValue::Keyword(k)) if k.as_str() == "all" && which_jobs_all => None,
             Some(_) => {
                 return Err((
                     StatusCode::ClientErrorAttributesOrValuesNotSupported,
-                    "which-jobs: completed or not-completed".into(),
+                    if which_jobs_all {
+                        "which-jobs: completed, not-completed or all"
+                    } else {
+                        "which-jobs: completed or not-completed"
+                    }
+                    .into(),
                 ));
             }
         };
@@ -256,11 +265,10 @@ impl Printer {
             Some(IppValue::Boolean(true)) => Some(r.user()),
             _ => None,
         };
-        let (d, _) = self.lock_now();
         // Newest first, as CUPS lists them.
         Ok(d.jobs()
             .rev()
-            .filter(|j| j.state.is_terminal() == completed)
+            .filter(|j| completed.is_none_or(|c| j.state.is_terminal() == c))
             .filter(|j| mine.as_ref().is_none_or(|u| *u == j.user))
             .take(limit)
             .map(|j| {
@@ -482,6 +490,14 @@ impl Printer {
                 Ok(IppValue::Boolean(false)),
             ),
             attr("job-ids-supported", Ok(IppValue::Boolean(true))),
+            attr(
+                "which-jobs-supported",
+                if d.which_jobs_all {
+                    keywords(&["completed", "not-completed", "all"])
+                } else {
+                    keywords(&["completed", "not-completed"])
+                },
+            ),
             attr("color-supported", Ok(IppValue::Boolean(false))),
             attr("pages-per-minute", Ok(IppValue::Integer(30))),
             attr("copies-default", Ok(IppValue::Integer(1))),
@@ -670,9 +686,20 @@ pub fn scan_attributes(body: &[u8]) -> Result<usize, &'static str> {
                 let name_len = u16_at(at).ok_or("truncated attribute")?;
                 at += 2 + name_len;
                 let value_len = u16_at(at).ok_or("truncated attribute")?;
-                at += 2 + value_len;
+                let value = at + 2;
+                at = value + value_len;
                 if at > body.len() {
                     return Err("truncated attribute");
+                }
+                // textWithLanguage and nameWithLanguage hold two length-prefixed strings; the
+                // `ipp` crate slices them unchecked (it panics when they overrun the value).
+                if matches!(tag, 0x35 | 0x36) {
+                    let lang_len = u16_at(value).ok_or("truncated attribute")?;
+                    let text = value + 2 + lang_len;
+                    let text_len = u16_at(text).ok_or("truncated attribute")?;
+                    if text + 2 + text_len != at {
+                        return Err("malformed text or name with language");
+                    }
                 }
                 count += 1;
                 if count > MAX_ATTRIBUTES {
