@@ -132,14 +132,14 @@ async fn sessions(n: usize) {
         for _ in 1..coins {
             handle
                 .tx
-                .send(Msg::Input(Input::CoinCredited(Coin::W100)))
+                .send(Msg::Input(world.lock().unwrap().coin(Coin::W100)))
                 .await
                 .unwrap();
         }
         let paid = Instant::now();
         handle
             .tx
-            .send(Msg::Input(Input::CoinCredited(Coin::W100)))
+            .send(Msg::Input(world.lock().unwrap().coin(Coin::W100)))
             .await
             .unwrap();
         loop {

@@ -73,10 +73,6 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     // The reconciler's connection, opened now and never through `Ledger::open` again in
     // this process (see `Ledger::second_connection`).
     let rec_ledger = ledger.second_connection()?;
-    let settled = recovery::settle_ledger(&mut ledger, clock.unix_ms())?;
-    if settled != recovery::Settled::default() {
-        warn!(?settled, "settled what the last run left open");
-    }
     let catalog = Arc::new(load_catalog(&cfg)?);
     let templates = TemplateSet::load_dir(&cfg.raw.catalog.templates)
         .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
@@ -86,7 +82,24 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
 
     let queue = Kiosk::<SerialHardware, N>::queue();
-    let hw = SerialHardware::start(&cfg.raw.devices, &cfg.hopper_coins, &data, queue.0.clone())?;
+    // The acceptor resumes after the last coin the journal booked.
+    let resume = ledger
+        .cursor(crate::keys::device::COIN_ACCEPTOR)?
+        .and_then(|c| u8::try_from(c.counter).ok());
+    let hw = SerialHardware::start(&cfg.raw.devices, &cfg.hopper_coins, resume, queue.0.clone())?;
+    // What a crash left: first what the devices say they did (payouts, stacks, print
+    // jobs), then the money nobody can claim any more (escrow, credit).
+    let devices = recovery::settle_devices(&mut ledger, &hw, clock.unix_ms()).await?;
+    if devices != recovery::DevicesSettled::default() {
+        warn!(
+            ?devices,
+            "settled with the devices what the last run left open"
+        );
+    }
+    let settled = recovery::settle_ledger(&mut ledger, clock.unix_ms())?;
+    if settled != recovery::Settled::default() {
+        warn!(?settled, "settled what the last run left open");
+    }
     let s = &cfg.raw.session;
     let settings = Settings {
         kiosk_id: cfg.raw.kiosk.id.clone(),

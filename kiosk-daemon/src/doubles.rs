@@ -16,8 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::kiosk::Msg;
 use crate::ports::{
-    Evidence, FetchRequest, FetchedDocument, Hardware, Input, MessageFate, NetFailure, NetOutcome,
-    Network,
+    Evidence, FetchRequest, FetchedDocument, Hardware, HopperFacts, Input, JobFacts, MessageFate,
+    NetFailure, NetOutcome, Network, ValidatorFacts,
 };
 
 /// What the fake world holds and what was asked of it.
@@ -41,7 +41,33 @@ pub struct World {
     pub accepting: bool,
     /// When each print job was submitted (the benchmark's end mark).
     pub print_times: Vec<std::time::Instant>,
+    /// The coin acceptor's ccTalk event counter.
+    pub acceptor_counter: u8,
+    /// Each hopper's dispense event counter and its last payout (paid, unpaid).
+    pub hopper_status: BTreeMap<Coin, (u8, u32, u32)>,
+    /// Pages printed per job name, and whether the job ended.
+    pub jobs: BTreeMap<String, (u32, bool)>,
 }
+
+impl World {
+    /// A coin dropped in: the acceptor's counter moves and the coin is reported with it,
+    /// as the ccTalk driver reports it.
+    pub fn coin(&mut self, coin: Coin) -> Input {
+        self.acceptor_counter = if self.acceptor_counter == 255 {
+            1
+        } else {
+            self.acceptor_counter + 1
+        };
+        Input::CoinCredited {
+            coin,
+            serial: FAKE_SERIAL,
+            counter: self.acceptor_counter,
+        }
+    }
+}
+
+/// The serial number every fake device reports.
+pub const FAKE_SERIAL: u32 = 0x00C0_FFEE;
 
 /// Devices that answer at once.
 pub struct FakeHardware {
@@ -80,10 +106,18 @@ impl Hardware for FakeHardware {
         }
     }
     fn stack_note(&mut self, note: Note) {
-        if let Ok(mut w) = self.world.lock() {
-            w.stacked.push(note);
-        }
-        self.send(Input::NoteStacked(note));
+        let stacked = match self.world.lock() {
+            Ok(mut w) => {
+                w.stacked.push(note);
+                u32::try_from(w.stacked.len()).unwrap_or(u32::MAX)
+            }
+            Err(_) => return,
+        };
+        self.send(Input::NoteCredited {
+            note,
+            serial: FAKE_SERIAL,
+            stacked,
+        });
     }
     fn return_note(&mut self, note: Note) {
         if let Ok(mut w) = self.world.lock() {
@@ -91,26 +125,34 @@ impl Hardware for FakeHardware {
         }
         self.send(Input::NoteReturned(note));
     }
-    fn dispense(&mut self, coin: Coin, count: u32) {
-        let paid = match self.world.lock() {
+    fn dispense(&mut self, coin: Coin, count: u32, intent: String) {
+        let (paid, counter) = match self.world.lock() {
             Ok(mut w) => {
                 let level = w.hoppers.entry(coin).or_default();
                 let paid = count.min(*level);
                 *level -= paid;
                 w.paid_out = Won::new(w.paid_out.get() + coin.value().get() * u64::from(paid));
-                paid
+                let st = w.hopper_status.entry(coin).or_insert((0, 0, 0));
+                st.0 = if st.0 == 255 { 1 } else { st.0 + 1 };
+                st.1 = paid;
+                st.2 = count - paid;
+                (paid, Some(st.0))
             }
-            Err(_) => 0,
+            Err(_) => (0, None),
         };
         self.send(Input::HopperSettled {
             coin,
             paid,
             unpaid: count - paid,
+            intent,
+            counter,
         });
     }
     fn print(&mut self, job: u32, name: String, _pdf: Arc<Vec<u8>>, pages: u32) {
         let jam = match self.world.lock() {
             Ok(mut w) => {
+                let jam = w.jam_after.map_or(pages, |j| j.min(pages));
+                w.jobs.insert(name.clone(), (jam, true));
                 w.printed.push((job, name, pages));
                 w.print_times.push(std::time::Instant::now());
                 w.jam_after.take()
@@ -145,6 +187,33 @@ impl Hardware for FakeHardware {
     }
     fn printer_ok(&self) -> bool {
         true
+    }
+    async fn last_dispense(&self, coin: Coin) -> Result<HopperFacts, String> {
+        let w = self.world.lock().map_err(|e| e.to_string())?;
+        let (counter, paid, unpaid) = w.hopper_status.get(&coin).copied().unwrap_or((0, 0, 0));
+        Ok(HopperFacts {
+            counter,
+            paid: u8::try_from(paid).unwrap_or(u8::MAX),
+            unpaid: u8::try_from(unpaid).unwrap_or(u8::MAX),
+        })
+    }
+    async fn settle_validator(&self) -> Result<ValidatorFacts, String> {
+        let w = self.world.lock().map_err(|e| e.to_string())?;
+        Ok(ValidatorFacts {
+            serial: FAKE_SERIAL,
+            stacked: u32::try_from(w.stacked.len()).unwrap_or(u32::MAX),
+        })
+    }
+    async fn find_job(&self, name: &str) -> Result<Option<JobFacts>, String> {
+        let w = self.world.lock().map_err(|e| e.to_string())?;
+        Ok(w.jobs.get(name).map(|&(pages, ended)| JobFacts {
+            job_id: 1,
+            pages,
+            ended,
+        }))
+    }
+    async fn cancel_job(&self, _job_id: i32) -> Result<(), String> {
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use kiosk_core::session::PrintFault;
 use kiosk_core::{Coin, Note, Sheets};
 use kiosk_devices::api::{DeviceHandle, QueueSizes};
 use kiosk_devices::cctalk::acceptor::{
-    self, AcceptorCommand, AcceptorConfig, AcceptorEvent, AcceptorPayload, FileCounterStore,
+    self, AcceptorCommand, AcceptorConfig, AcceptorEvent, AcceptorPayload,
 };
 use kiosk_devices::cctalk::hopper::{self, HopperCommand, HopperConfig, HopperPayload};
 use kiosk_devices::escpos::printer::{
@@ -27,7 +27,7 @@ use kiosk_devices::ssp::validator::{
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tracing::{info, warn};
@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use crate::config::DevicesSection;
 use crate::kiosk::Msg;
-use crate::ports::{DeviceNote, Hardware, Input};
+use crate::ports::{DeviceNote, Hardware, HopperFacts, Input, JobFacts, ValidatorFacts};
 
 /// The started drivers.
 pub struct SerialHardware {
@@ -44,18 +44,42 @@ pub struct SerialHardware {
     validator: DeviceHandle<ValidatorCommand, ValidatorPayload>,
     receipt: DeviceHandle<ReceiptCommand, ReceiptPayload>,
     a4: DeviceHandle<A4Command, A4Payload>,
-    a4_job: Arc<Mutex<Option<JobTrack>>>,
+    jobs: Arc<Mutex<Jobs>>,
     printer_ok: Arc<AtomicBool>,
+    validator_serial: Arc<AtomicU32>,
     scanner: Scanner,
     tx: mpsc::Sender<Msg>,
 }
 
-/// The print job being followed: our job number and the pages already reported.
+/// A print job being followed: our job number, its pages and the pages already reported.
 #[derive(Debug, Clone, Copy)]
 struct JobTrack {
     job: u32,
     reported: u32,
     pages: u32,
+}
+
+/// Print jobs by the name we gave them until the printer names them, then by the
+/// printer's job id: a page is only ever counted for the job the printer says printed
+/// it, never for "the current job".
+#[derive(Debug, Default)]
+struct Jobs {
+    by_name: BTreeMap<String, JobTrack>,
+    by_id: BTreeMap<i32, JobTrack>,
+}
+
+/// The coin acceptor's resume point, read from the journal's cursor at start. Saving is
+/// the daemon's booking of each coin with its cursor, in one transaction, so this store
+/// saves nothing: a coin reported and then lost to a crash is reported again.
+struct JournalCounter(Option<u8>);
+
+impl acceptor::CounterStore for JournalCounter {
+    fn load(&self) -> Option<u8> {
+        self.0
+    }
+    fn save(&mut self, _counter: u8) -> Result<(), acceptor::StoreError> {
+        Ok(())
+    }
 }
 
 /// Errors starting the devices.
@@ -102,28 +126,59 @@ impl SerialHardware {
     pub fn start(
         cfg: &DevicesSection,
         hopper_coins: &[Coin],
-        data_dir: &Path,
+        acceptor_resume: Option<u8>,
         tx: mpsc::Sender<Msg>,
     ) -> Result<SerialHardware, StartError> {
-        // Coin acceptor: the event counter survives restarts in the data directory, so a
-        // coin is credited once even if the daemon restarts between polls.
+        // Coin acceptor: it resumes after the last coin the journal booked, so a coin
+        // reported before a crash but not booked is reported again, and one booked is not.
         let link = open("coin acceptor", &cfg.coin_acceptor.port, 9600)?;
         let acfg = AcceptorConfig {
             address: cfg.coin_acceptor.address.unwrap_or(2),
             ..AcceptorConfig::default()
         };
-        let store = FileCounterStore::new(data_dir.join("coin-acceptor.counter"));
+        let store = JournalCounter(acceptor_resume);
         let (acceptor, mut aev) = acceptor::spawn(link, acfg, Box::new(store), SIZES);
         let t = tx.clone();
         tokio::spawn(async move {
+            let mut serial = 0u32;
             while let Some(e) = aev.recv().await {
                 match e.body {
-                    AcceptorEvent::CoinCredited { coin, .. } => {
-                        send(&t, Input::CoinCredited(coin)).await
+                    AcceptorEvent::CoinCredited { coin, counter, .. } => {
+                        send(
+                            &t,
+                            Input::CoinCredited {
+                                coin,
+                                serial,
+                                counter,
+                            },
+                        )
+                        .await
                     }
-                    AcceptorEvent::Online | AcceptorEvent::Ready { .. } => {
+                    AcceptorEvent::CounterAdvanced { counter } => {
+                        send(&t, Input::CoinCounter { serial, counter }).await
+                    }
+                    AcceptorEvent::EventsLost {
+                        previous,
+                        current,
+                        coins,
+                    } => {
+                        send(
+                            &t,
+                            Input::CoinsLost {
+                                serial,
+                                previous,
+                                current,
+                                coins,
+                            },
+                        )
+                        .await
+                    }
+                    AcceptorEvent::DeviceReset => send(&t, Input::CoinAcceptorReset).await,
+                    AcceptorEvent::Ready { identity, .. } => {
+                        serial = identity.serial;
                         note(&t, "coin-acceptor", true).await
                     }
+                    AcceptorEvent::Online => note(&t, "coin-acceptor", true).await,
                     AcceptorEvent::Offline { reason } => {
                         warn!(%reason, "coin acceptor offline");
                         note(&t, "coin-acceptor", false).await
@@ -145,7 +200,18 @@ impl SerialHardware {
                 while let Some(e) = hev.recv().await {
                     use kiosk_devices::cctalk::hopper::HopperEvent as H;
                     match e.body {
-                        H::Online | H::Ready { .. } => note(&t, "hopper", true).await,
+                        H::Ready { status, .. } => {
+                            send(
+                                &t,
+                                Input::HopperCounter {
+                                    coin,
+                                    counter: status.counter,
+                                },
+                            )
+                            .await;
+                            note(&t, "hopper", true).await
+                        }
+                        H::Online => note(&t, "hopper", true).await,
                         H::Offline { .. } => note(&t, "hopper", false).await,
                         _ => {}
                     }
@@ -160,11 +226,27 @@ impl SerialHardware {
             ..ValidatorConfig::default()
         };
         let (validator, mut vev) = validator::spawn(link, vcfg, SIZES);
-        let t = tx.clone();
+        let validator_serial = Arc::new(AtomicU32::new(0));
+        let (t, vs) = (tx.clone(), validator_serial.clone());
         tokio::spawn(async move {
             while let Some(e) = vev.recv().await {
                 match e.body {
                     NoteEvent::Escrowed(n) => send(&t, Input::NoteEscrowed(n)).await,
+                    NoteEvent::Identified { serial, .. } => vs.store(serial, Ordering::SeqCst),
+                    // The one money-in event: booked under its stacked counter, so the
+                    // stack command's own answer (below) cannot book it a second time.
+                    NoteEvent::Credited { note, stacked } => {
+                        let serial = vs.load(Ordering::SeqCst);
+                        send(
+                            &t,
+                            Input::NoteCredited {
+                                note,
+                                serial,
+                                stacked,
+                            },
+                        )
+                        .await
+                    }
                     NoteEvent::Online | NoteEvent::Ready(_) => {
                         note(&t, "bill-validator", true).await
                     }
@@ -201,19 +283,31 @@ impl SerialHardware {
             ..A4PrinterConfig::default()
         };
         let (a4, mut pev) = a4::spawn(pcfg, SIZES);
-        let a4_job: Arc<Mutex<Option<JobTrack>>> = Arc::new(Mutex::new(None));
+        let jobs: Arc<Mutex<Jobs>> = Arc::new(Mutex::new(Jobs::default()));
         let printer_ok = Arc::new(AtomicBool::new(false));
-        let (t, track, ok) = (tx.clone(), a4_job.clone(), printer_ok.clone());
+        let (t, track, ok) = (tx.clone(), jobs.clone(), printer_ok.clone());
         tokio::spawn(async move {
             while let Some(e) = pev.recv().await {
                 match e.body {
-                    A4Event::Job(p) => {
+                    A4Event::Submitted { name, job_id } => {
                         let mut g = track.lock().await;
-                        if let Some(j) = g.as_mut() {
-                            while j.reported < p.pages_completed.min(j.pages) {
-                                j.reported += 1;
-                                send(&t, Input::PagePrinted { job: j.job }).await;
+                        if let Some(j) = g.by_name.remove(&name) {
+                            g.by_id.insert(job_id, j);
+                        }
+                    }
+                    A4Event::Job(p) => {
+                        let mut pages = Vec::new();
+                        {
+                            let mut g = track.lock().await;
+                            if let Some(j) = g.by_id.get_mut(&p.job_id) {
+                                while j.reported < p.pages_completed.min(j.pages) {
+                                    j.reported += 1;
+                                    pages.push(j.job);
+                                }
                             }
+                        }
+                        for job in pages {
+                            send(&t, Input::PagePrinted { job }).await;
                         }
                     }
                     A4Event::Ready(s) | A4Event::StatusChanged(s) => {
@@ -243,8 +337,9 @@ impl SerialHardware {
             validator,
             receipt,
             a4,
-            a4_job,
+            jobs,
             printer_ok,
+            validator_serial,
             scanner: Scanner::from_config(cfg),
             tx,
         })
@@ -349,12 +444,17 @@ impl Hardware for SerialHardware {
     fn stack_note(&mut self, note: Note) {
         let tx = self.tx.clone();
         let pending = self.validator.submit(ValidatorCommand::Stack);
+        let vs = self.validator_serial.clone();
         tokio::spawn(async move {
             let input = match pending {
                 Ok(p) => {
                     let c = p.completion().await;
                     match c.payload {
-                        Some(ValidatorPayload::Stacked(n)) => Input::NoteStacked(n),
+                        Some(ValidatorPayload::Stacked { note, stacked }) => Input::NoteCredited {
+                            note,
+                            serial: vs.load(Ordering::SeqCst),
+                            stacked,
+                        },
                         Some(ValidatorPayload::Returned(n)) => Input::NoteReturned(n),
                         _ => {
                             // Not stacked and not known to be returned: the validator gives an
@@ -376,10 +476,15 @@ impl Hardware for SerialHardware {
     fn return_note(&mut self, note: Note) {
         let tx = self.tx.clone();
         let pending = self.validator.submit(ValidatorCommand::Return);
+        let vs = self.validator_serial.clone();
         tokio::spawn(async move {
             let input = match pending {
                 Ok(p) => match p.completion().await.payload {
-                    Some(ValidatorPayload::Stacked(n)) => Input::NoteStacked(n),
+                    Some(ValidatorPayload::Stacked { note, stacked }) => Input::NoteCredited {
+                        note,
+                        serial: vs.load(Ordering::SeqCst),
+                        stacked,
+                    },
                     _ => Input::NoteReturned(note),
                 },
                 Err(_) => Input::NoteReturned(note),
@@ -388,52 +493,72 @@ impl Hardware for SerialHardware {
         });
     }
 
-    fn dispense(&mut self, coin: Coin, count: u32) {
+    fn dispense(&mut self, coin: Coin, count: u32, intent: String) {
         let tx = self.tx.clone();
         let pending = self
             .hoppers
             .get(&coin)
             .map(|h| h.submit(HopperCommand::Dispense { count }));
         tokio::spawn(async move {
-            let (paid, unpaid) = match pending {
+            let (paid, unpaid, counter) = match pending {
                 Some(Ok(p)) => match p.completion().await.payload {
                     Some(HopperPayload::Settled(s)) if s.paid + s.unpaid == count => {
-                        (s.paid, s.unpaid)
+                        (s.paid, s.unpaid, Some(s.counter))
                     }
                     other => {
                         warn!(?other, "payout result unknown: counted unpaid (IOU)");
-                        (0, count)
+                        (0, count, None)
                     }
                 },
-                _ => (0, count),
+                _ => (0, count, None),
             };
-            send(&tx, Input::HopperSettled { coin, paid, unpaid }).await;
+            send(
+                &tx,
+                Input::HopperSettled {
+                    coin,
+                    paid,
+                    unpaid,
+                    intent,
+                    counter,
+                },
+            )
+            .await;
         });
     }
 
     fn print(&mut self, job: u32, name: String, pdf: Arc<Vec<u8>>, pages: u32) {
         let tx = self.tx.clone();
-        let track = self.a4_job.clone();
+        let jobs = self.jobs.clone();
+        let fresh = JobTrack {
+            job,
+            reported: 0,
+            pages,
+        };
+        // Registered before the job is submitted, so its Submitted event finds it.
+        if let Ok(mut g) = self.jobs.try_lock() {
+            g.by_name.insert(name.clone(), fresh);
+        }
         let pending = self.a4.submit(A4Command::Print(A4Job {
-            name,
+            name: name.clone(),
             pdf: pdf.as_ref().clone(),
         }));
         tokio::spawn(async move {
-            *track.lock().await = Some(JobTrack {
-                job,
-                reported: 0,
-                pages,
-            });
             let c = match pending {
                 Ok(p) => Some(p.completion().await),
                 Err(_) => None,
             };
-            let mut g = track.lock().await;
-            let mut j = g.take().unwrap_or(JobTrack {
-                job,
-                reported: 0,
-                pages,
-            });
+            let job_id = match c.as_ref().and_then(|c| c.payload.as_ref()) {
+                Some(A4Payload::Job(r)) => Some(r.job.job_id),
+                _ => None,
+            };
+            let mut j = {
+                let mut g = jobs.lock().await;
+                let by_name = g.by_name.remove(&name);
+                job_id
+                    .and_then(|id| g.by_id.remove(&id))
+                    .or(by_name)
+                    .unwrap_or(fresh)
+            };
             let (ok, done, status) = match &c {
                 Some(c) => match &c.payload {
                     Some(A4Payload::Job(r)) => (
@@ -442,7 +567,7 @@ impl Hardware for SerialHardware {
                         Some(r.status.clone()),
                     ),
                     Some(A4Payload::Status(s)) => (false, 0, Some(s.clone())),
-                    None => (c.is_success(), if c.is_success() { pages } else { 0 }, None),
+                    _ => (c.is_success(), if c.is_success() { pages } else { 0 }, None),
                 },
                 None => (false, 0, None),
             };
@@ -499,6 +624,71 @@ impl Hardware for SerialHardware {
 
     fn printer_ok(&self) -> bool {
         self.printer_ok.load(Ordering::SeqCst)
+    }
+
+    async fn last_dispense(&self, coin: Coin) -> Result<HopperFacts, String> {
+        let h = self
+            .hoppers
+            .get(&coin)
+            .ok_or_else(|| format!("no hopper for {coin:?}"))?;
+        let c = h
+            .call(HopperCommand::LastDispense)
+            .await
+            .map_err(|e| e.to_string())?;
+        match c.payload {
+            Some(HopperPayload::Status(s)) if c.is_success() => Ok(HopperFacts {
+                counter: s.counter,
+                paid: s.paid,
+                unpaid: s.unpaid,
+            }),
+            _ => Err(format!("hopper status: {}", c.detail)),
+        }
+    }
+
+    async fn settle_validator(&self) -> Result<ValidatorFacts, String> {
+        let c = self
+            .validator
+            .call(ValidatorCommand::Settle)
+            .await
+            .map_err(|e| e.to_string())?;
+        match c.payload {
+            Some(ValidatorPayload::Counters {
+                serial, stacked, ..
+            }) if c.is_success() => {
+                self.validator_serial.store(serial, Ordering::SeqCst);
+                Ok(ValidatorFacts { serial, stacked })
+            }
+            _ => Err(format!("validator counters: {}", c.detail)),
+        }
+    }
+
+    async fn find_job(&self, name: &str) -> Result<Option<JobFacts>, String> {
+        let c = self
+            .a4
+            .call(A4Command::FindJob { name: name.into() })
+            .await
+            .map_err(|e| e.to_string())?;
+        match c.payload {
+            Some(A4Payload::Found(j)) if c.is_success() => Ok(j.map(|j| JobFacts {
+                job_id: j.job_id,
+                pages: j.pages_completed,
+                ended: j.state.is_terminal(),
+            })),
+            _ => Err(format!("find job: {}", c.detail)),
+        }
+    }
+
+    async fn cancel_job(&self, job_id: i32) -> Result<(), String> {
+        let c = self
+            .a4
+            .call(A4Command::Cancel { job_id })
+            .await
+            .map_err(|e| e.to_string())?;
+        if c.is_success() {
+            Ok(())
+        } else {
+            Err(format!("cancel job: {}", c.detail))
+        }
     }
 }
 

@@ -14,7 +14,10 @@ use kiosk_core::session::{
     Resources, SessionConfig, State,
 };
 use kiosk_core::{Account, DocCode, IssueNumber, Session, SessionId, Sheets, Won};
-use kiosk_ledger::{Entry, IdempotencyKey, Ledger, MessageState, Op, Resolve, Service, Settlement};
+use kiosk_ledger::{
+    Entry, IdempotencyKey, Intent, IntentKind, Ledger, MessageState, Op, Resolve, Service,
+    Settlement,
+};
 use kiosk_render::{IssuedAt, RenderRequest, Renderer, SigningKey};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::Elsewhere;
+use crate::keys;
 use crate::metrics::Metrics;
 use crate::ports::{
     DeviceNote, FetchRequest, Hardware, Input, NetDone, NetFailure, NetOutcome, Network, Prepared,
@@ -177,6 +181,12 @@ struct Run {
     receipt: bool,
     exact_amount_only: bool,
     span: tracing::Span,
+    /// The stack intent of the note in escrow, while the validator stacks it.
+    stack_intent: Option<String>,
+    /// Payouts ordered so far (numbers the dispense intents).
+    dispenses: u32,
+    /// Pages reported per print job (names the sheets).
+    job_pages: BTreeMap<u32, u32>,
 }
 
 /// The orchestrator.
@@ -201,6 +211,26 @@ pub struct Kiosk<H: Hardware, N: Network> {
     started_at: crate::schedule::ClockTime,
     disk_low: bool,
     stacker_full: bool,
+    /// Each hopper's dispense event counter as last read (the `before` of a payout).
+    hopper_counters: BTreeMap<kiosk_core::Coin, u8>,
+    /// Network tasks started and not yet answered back into the queue.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a spawned network task until it has answered (dropped after its send).
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> InFlight {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(n.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Everything the orchestrator is built from.
@@ -309,6 +339,8 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             started_at,
             disk_low: false,
             stacker_full: false,
+            hopper_counters: BTreeMap::new(),
+            in_flight: Arc::default(),
         };
         Ok((k, rx, handle))
     }
@@ -317,6 +349,18 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> Ledger {
         self.publish();
         while let Some(msg) = rx.recv().await {
+            if !self.step(msg) {
+                break;
+            }
+        }
+        self.ledger
+    }
+
+    /// Handles one message to completion; `false` once drained and idle (time to stop).
+    /// [`Kiosk::run`] is this in a loop; the deterministic simulation calls it directly,
+    /// so that it, not a scheduler, decides what happens next.
+    pub fn step(&mut self, msg: Msg) -> bool {
+        {
             match msg {
                 Msg::Input(i) => self.on_input(i),
                 Msg::Api(req, answer) => {
@@ -342,10 +386,31 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             let idle = self.run.as_ref().is_none_or(|r| r.ended_at_ms.is_some());
             if self.draining && idle {
                 info!("drained: no session open, stopping");
-                break;
+                return false;
             }
         }
+        true
+    }
+
+    /// The screen as last published.
+    pub fn view_now(&self) -> Snapshot {
+        self.view.borrow().clone()
+    }
+
+    /// Gives the ledger back (the simulation's crash drops everything else).
+    pub fn into_ledger(self) -> Ledger {
         self.ledger
+    }
+
+    /// The devices (the simulation reads its doubles' physical counts through them).
+    pub fn hardware(&self) -> &H {
+        &self.hw
+    }
+
+    /// Network calls started and not yet answered into the queue: the simulation waits
+    /// for them instead of guessing with a timeout.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The ledger (for tests and the self-check).
@@ -618,6 +683,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             receipt: false,
             exact_amount_only: false,
             span: info_span!("session", id = id.0),
+            stack_intent: None,
+            dispenses: 0,
+            job_pages: BTreeMap::new(),
         }
     }
 
@@ -625,37 +693,267 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
 
     fn on_input(&mut self, input: Input) {
         match input {
-            Input::CoinCredited(c) => self.feed_money(Event::CoinCredited(c)),
-            Input::NoteEscrowed(n) => self.feed_money(Event::NoteEscrowed(n)),
-            Input::NoteStacked(n) => self.feed(Event::NoteStacked(n)),
-            Input::NoteReturned(n) => self.feed(Event::NoteReturned(n)),
-            Input::HopperSettled { coin, paid, unpaid } => {
-                self.feed(Event::HopperSettled { coin, paid, unpaid })
+            Input::CoinCredited {
+                coin,
+                serial,
+                counter,
+            } => self.on_coin(coin, serial, counter),
+            Input::CoinCounter { serial, counter } => {
+                let at = self.now_ms();
+                let cur = self
+                    .ledger
+                    .cursor(keys::device::COIN_ACCEPTOR)
+                    .ok()
+                    .flatten();
+                if let Some(c) = keys::advance(
+                    cur.as_ref(),
+                    keys::device::COIN_ACCEPTOR,
+                    serial,
+                    counter,
+                    at,
+                ) {
+                    self.book_ops(&[Op::Cursor(c)]);
+                }
+            }
+            Input::CoinsLost {
+                serial,
+                previous,
+                current,
+                coins,
+            } => self.on_coins_lost(serial, previous, current, coins),
+            Input::CoinAcceptorReset => {
+                if let Ok(Some(mut c)) = self.ledger.cursor(keys::device::COIN_ACCEPTOR) {
+                    c.counter = 0;
+                    c.at_ms = self.now_ms();
+                    self.book_ops(&[Op::Cursor(c)]);
+                }
+            }
+            Input::NoteEscrowed(n) => self.feed_money(Event::NoteEscrowed(n), None, Vec::new()),
+            Input::NoteCredited {
+                note,
+                serial,
+                stacked,
+            } => self.on_note_credited(note, serial, stacked),
+            Input::NoteReturned(n) => {
+                let side = self.settle_stack(0);
+                self.feed_with(Event::NoteReturned(n), None, side);
+            }
+            Input::HopperSettled {
+                coin,
+                paid,
+                unpaid,
+                intent,
+                counter,
+            } => {
+                let mut side = vec![Op::Settle {
+                    intent: intent.clone(),
+                    outcome: paid,
+                    at_ms: self.now_ms(),
+                }];
+                if let Some(c) = counter {
+                    self.hopper_counters.insert(coin, c);
+                    side.push(Op::Cursor(kiosk_ledger::Cursor {
+                        device: keys::hopper_device(coin),
+                        serial: "0".into(),
+                        counter: u32::from(c),
+                        events: 0,
+                        at_ms: self.now_ms(),
+                    }));
+                }
+                let key = kiosk_core::DeviceKey::new(&intent).ok();
+                self.feed_with(Event::HopperSettled { coin, paid, unpaid }, key, side);
+            }
+            Input::HopperCounter { coin, counter } => {
+                self.hopper_counters.insert(coin, counter);
             }
             Input::PagePrinted { job } => {
-                if let Some(r) = &mut self.run {
-                    r.pages_done += 1;
-                }
-                self.feed(Event::PagePrinted { job });
+                let Some(run) = &mut self.run else { return };
+                run.pages_done += 1;
+                let page = run.job_pages.entry(job).or_insert(0);
+                *page += 1;
+                let key = keys::sheet_key(run.machine.id(), job, *page);
+                self.feed_with(Event::PagePrinted { job }, Some(key), Vec::new());
             }
-            Input::CopyCompleted { job } => self.feed(Event::CopyCompleted { job }),
+            Input::CopyCompleted { job } => {
+                let side = self.settle_print(job, None);
+                self.feed_with(Event::CopyCompleted { job }, None, side)
+            }
             Input::PrintFailed {
                 job,
                 fault,
                 spoiled,
             } => {
                 self.metrics.incident("print-failed");
-                self.feed(Event::PrintFailed {
-                    job,
-                    fault,
-                    spoiled,
-                })
+                let side = self.settle_print(job, Some(0));
+                self.feed_with(
+                    Event::PrintFailed {
+                        job,
+                        fault,
+                        spoiled,
+                    },
+                    None,
+                    side,
+                )
             }
             Input::FingerScanned(result) => self.on_scanned(result),
             Input::Device(note) => self.on_device(note),
             Input::Net(done) => self.on_net(done),
             Input::Tick => self.on_tick(),
         }
+    }
+
+    /// A coin: named by the acceptor's own counter; booked with the cursor in one
+    /// transaction, so a restart resumes exactly after the last coin booked.
+    fn on_coin(&mut self, coin: kiosk_core::Coin, serial: u32, counter: u8) {
+        let at = self.now_ms();
+        let cur = self
+            .ledger
+            .cursor(keys::device::COIN_ACCEPTOR)
+            .ok()
+            .flatten();
+        let Some(next) = keys::advance(
+            cur.as_ref(),
+            keys::device::COIN_ACCEPTOR,
+            serial,
+            counter,
+            at,
+        ) else {
+            warn!(
+                counter,
+                "a coin event already booked was reported again: refused"
+            );
+            return;
+        };
+        let key = keys::coin_key(&next);
+        if self.ledger.find(&ledger_key(&key)).ok().flatten().is_some() {
+            warn!(key = key.as_str(), "a coin already booked: refused");
+            return;
+        }
+        self.feed_money(Event::CoinCredited(coin), Some(key), vec![Op::Cursor(next)]);
+    }
+
+    /// Coins whose events fell out of the acceptor's buffer are gone from the books'
+    /// view, but the ones still in it are physically in the machine: booked to suspense
+    /// for staff, and the kiosk takes no more money until someone looks.
+    fn on_coins_lost(
+        &mut self,
+        serial: u32,
+        previous: u8,
+        current: u8,
+        coins: Vec<(u8, kiosk_core::Coin)>,
+    ) {
+        let at = self.now_ms();
+        let mut cur = self
+            .ledger
+            .cursor(keys::device::COIN_ACCEPTOR)
+            .ok()
+            .flatten();
+        let mut ops = Vec::new();
+        let mut known = 0u64;
+        for (counter, coin) in coins {
+            let Some(next) = keys::advance(
+                cur.as_ref(),
+                keys::device::COIN_ACCEPTOR,
+                serial,
+                counter,
+                at,
+            ) else {
+                continue;
+            };
+            let debit = if self.settings.hopper_coins.contains(&coin) {
+                Account::Hopper(coin)
+            } else {
+                Account::Cashbox
+            };
+            match kiosk_core::Transfer::new(
+                debit,
+                Account::Suspense,
+                coin.value().get(),
+                kiosk_core::TransferCode::Unexplained,
+            ) {
+                Ok(t) => ops.push(Op::Post(
+                    Entry::new(t, at).key(ledger_key(&keys::coin_key(&next))),
+                )),
+                Err(e) => error!(%e, "cannot book a lost coin"),
+            }
+            known += coin.value().get();
+            cur = Some(next);
+        }
+        if let Some(c) = keys::advance(
+            cur.as_ref(),
+            keys::device::COIN_ACCEPTOR,
+            serial,
+            current,
+            at,
+        ) {
+            ops.push(Op::Cursor(c));
+        } else if let Some(c) = cur {
+            ops.push(Op::Cursor(c));
+        }
+        self.book_ops(&ops);
+        error!(
+            incident = "coin-events-lost",
+            previous,
+            current,
+            suspense = known,
+            "coin events were lost: known coins booked to suspense; money taken out of service"
+        );
+        self.metrics.incident("coin-events-lost");
+        self.out_of_service = Some("money devices: coin events lost".into());
+        self.hw.set_acceptors(false);
+    }
+
+    /// A note credited: named by the validator's stacked counter. Whether it arrives as
+    /// the stack command's completion, as the poll's credit event, or both, it is
+    /// booked once.
+    fn on_note_credited(&mut self, note: kiosk_core::Note, serial: u32, stacked: u32) {
+        let key = keys::note_key(serial, stacked);
+        if self.ledger.find(&ledger_key(&key)).ok().flatten().is_some() {
+            info!(key = key.as_str(), "note credit already booked");
+            return;
+        }
+        let mut side = self.settle_stack(1);
+        side.push(Op::Cursor(kiosk_ledger::Cursor {
+            device: keys::device::BILL_VALIDATOR.into(),
+            serial: keys::serial_text(serial),
+            counter: stacked,
+            events: u64::from(stacked),
+            at_ms: self.now_ms(),
+        }));
+        self.feed_money(Event::NoteStacked(note), Some(key), side);
+    }
+
+    /// Settles the open stack intent (1: stacked, 0: returned), if there is one.
+    fn settle_stack(&mut self, outcome: u32) -> Vec<Op> {
+        let at = self.now_ms();
+        match self.run.as_mut().and_then(|r| r.stack_intent.take()) {
+            Some(intent) => vec![Op::Settle {
+                intent,
+                outcome,
+                at_ms: at,
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// Settles print job `job`'s intent with the pages that came out (all of them when
+    /// `pages` is `None`).
+    fn settle_print(&mut self, job: u32, pages: Option<u32>) -> Vec<Op> {
+        let at = self.now_ms();
+        let Some(run) = &self.run else {
+            return Vec::new();
+        };
+        let done = run.job_pages.get(&job).copied().unwrap_or(0);
+        let total = run
+            .printing
+            .as_ref()
+            .and_then(|(_, issue)| run.prepared.iter().find(|p| &p.issue == issue))
+            .map_or(done, |p| p.pages);
+        vec![Op::Settle {
+            intent: keys::print_intent(run.machine.id(), job),
+            outcome: pages.map_or(total, |_| done),
+            at_ms: at,
+        }]
     }
 
     fn on_device(&mut self, note: DeviceNote) {
@@ -678,7 +976,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
 
     /// Money with no session: a session is opened to give it back (the machine's stray
     /// money path), so even a coin dropped on an idle kiosk is booked and returned.
-    fn feed_money(&mut self, e: Event) {
+    fn feed_money(&mut self, e: Event, key: Option<kiosk_core::DeviceKey>, side: Vec<Op>) {
         if self.run.as_ref().is_none_or(|r| r.ended_at_ms.is_some()) {
             warn!(
                 event = e.name(),
@@ -687,19 +985,43 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             let run = self.new_run();
             self.run = Some(run);
         }
-        self.feed(e);
+        self.feed_with(e, key, side);
     }
 
     fn feed(&mut self, e: Event) {
+        self.feed_with(e, None, Vec::new());
+    }
+
+    /// Feeds one event to the session; what it decides is booked with `side` (the
+    /// event's cursor or intent settlement) in one transaction, then carried out.
+    fn feed_with(&mut self, e: Event, key: Option<kiosk_core::DeviceKey>, side: Vec<Op>) {
         let Some(run) = &mut self.run else {
             warn!(event = e.name(), "event with no session: ignored");
+            if !side.is_empty() {
+                self.book_ops(&side);
+            }
             return;
         };
         let _g = run.span.clone().entered();
         let name = e.name();
-        match run.machine.handle(e) {
-            Ok(cmds) => self.execute_all(cmds),
-            Err(err) => warn!(event = name, %err, "event refused by the session"),
+        let r = match key {
+            Some(k) => run.machine.handle_keyed(e, k),
+            None => run.machine.handle(e),
+        };
+        match r {
+            Ok(cmds) => self.execute_batch(cmds, side),
+            Err(err) => {
+                warn!(event = name, %err, "event refused by the session");
+                // The device's counter still moved; an intent stays open for recovery
+                // to settle from the device, since nothing was booked for it here.
+                let cursors: Vec<Op> = side
+                    .into_iter()
+                    .filter(|o| matches!(o, Op::Cursor(_)))
+                    .collect();
+                if !cursors.is_empty() {
+                    self.book_ops(&cursors);
+                }
+            }
         }
     }
 
@@ -757,7 +1079,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         }
         let net = self.net.clone();
         let tx = self.tx.clone();
+        let guard = InFlight::new(&self.in_flight);
         tokio::spawn(async move {
+            let _guard = guard;
             let outcome = net.verify_identity(&id, &rrn, &template).await;
             drop(template);
             drop(rrn);
@@ -880,7 +1204,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             let issues: Vec<IssueNumber> = docs.iter().map(|d| d.issue.clone()).collect();
             self.feed(Event::FetchFailed(f));
             for issue in issues {
-                self.execute(Command::CancelIssue { issue });
+                self.execute(Command::CancelIssue { issue }, None);
             }
             return;
         }
@@ -954,16 +1278,124 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
     // ----- commands -------------------------------------------------------------------
 
     fn execute_all(&mut self, cmds: Vec<Command>) {
+        self.execute_batch(cmds, Vec::new());
+    }
+
+    /// Carries out what the session decided for one event: every booking, every intent
+    /// of a device command and the event's own `side` ops go to the ledger in one
+    /// transaction first; only then are the devices told. If the ledger refuses, no
+    /// device acts and the kiosk stops taking money.
+    fn execute_batch(&mut self, cmds: Vec<Command>, side: Vec<Op>) {
+        let at = self.now_ms();
+        let mut ops = side;
+        let mut planned = Vec::with_capacity(cmds.len());
         for c in cmds {
-            self.execute(c);
+            let intent = self.intent_for(&c, at);
+            if let Some(i) = &intent {
+                ops.push(Op::Intent(i.clone()));
+            }
+            if let Some(op) = self.ledger_op(&c, at) {
+                ops.push(op);
+            }
+            planned.push((c, intent.map(|i| i.id)));
+        }
+        if !ops.is_empty() && !self.book_ops(&ops) {
+            return;
+        }
+        for (c, intent) in planned {
+            self.execute(c, intent);
         }
     }
 
-    fn execute(&mut self, cmd: Command) {
-        let at = self.now_ms();
+    /// The intent to journal before a device command is carried out.
+    fn intent_for(&mut self, cmd: &Command, at: i64) -> Option<Intent> {
+        let run = self.run.as_mut()?;
+        let session = run.machine.id();
+        let base = |id: String, kind, device: String, amount: u32| Intent {
+            id,
+            kind,
+            session,
+            device,
+            amount,
+            before: None,
+            job_name: None,
+            document: None,
+            issue: None,
+            fee: None,
+            code: None,
+            at_ms: at,
+        };
         match cmd {
-            Command::Book { transfer, pending } => {
-                let Some(run) = &self.run else { return };
+            Command::Dispense { coin, count } => {
+                let n = run.dispenses;
+                run.dispenses += 1;
+                let mut i = base(
+                    keys::dispense_intent(session, n),
+                    IntentKind::Dispense,
+                    keys::hopper_device(*coin),
+                    *count,
+                );
+                i.before = self.hopper_counters.get(coin).map(|&c| u32::from(c));
+                i.code = Some(if run.machine.state() == State::PayingChange {
+                    kiosk_core::TransferCode::ChangePaid
+                } else {
+                    kiosk_core::TransferCode::Refund
+                });
+                Some(i)
+            }
+            Command::StackNote { key, note } => {
+                let mut i = base(
+                    keys::stack_intent(session, key.seq),
+                    IntentKind::Stack,
+                    keys::device::BILL_VALIDATOR.into(),
+                    u32::try_from(note.value().get()).unwrap_or(u32::MAX),
+                );
+                i.before = self
+                    .ledger
+                    .cursor(keys::device::BILL_VALIDATOR)
+                    .ok()
+                    .flatten()
+                    .map(|c| c.counter);
+                run.stack_intent = Some(i.id.clone());
+                Some(i)
+            }
+            Command::Print {
+                job,
+                code,
+                issue,
+                copy,
+                pages,
+            } => {
+                let fee = run
+                    .prepared
+                    .iter()
+                    .find(|p| &p.issue == issue)
+                    .map(|p| p.fee.get());
+                let mut i = base(
+                    keys::print_intent(session, *job),
+                    IntentKind::Print,
+                    keys::device::A4_PRINTER.into(),
+                    pages.get(),
+                );
+                i.job_name = Some(keys::job_name(session, issue, *copy));
+                i.document = Some(code.clone());
+                i.issue = Some(issue.clone());
+                i.fee = fee;
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+
+    /// The ledger write a booking command stands for.
+    fn ledger_op(&self, cmd: &Command, at: i64) -> Option<Op> {
+        match cmd {
+            Command::Book {
+                transfer,
+                pending,
+                key,
+            } => {
+                let run = self.run.as_ref()?;
                 let mut entry = Entry::new(transfer.clone(), at).session(run.machine.id());
                 let about_a_document = matches!(
                     transfer.code(),
@@ -974,40 +1406,36 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 if let Some((code, issue)) = run.printing.as_ref().filter(|_| about_a_document) {
                     entry = entry.document(code.clone()).issue(issue.clone());
                 }
-                let op = match pending {
-                    Some(k) => match escrow_key(k) {
-                        Ok(key) => Op::Pending(entry.key(key)),
+                if let Some(k) = key {
+                    entry = entry.key(ledger_key(k));
+                }
+                match pending {
+                    Some(k) => match escrow_key(*k) {
+                        Ok(key) => Some(Op::Pending(entry.key(key))),
                         Err(e) => {
                             error!(%e, "bad escrow key");
-                            return;
+                            None
                         }
                     },
-                    None => Op::Post(entry),
-                };
-                self.book(op, Some(&transfer));
-            }
-            Command::PostPending { key } => {
-                if let Ok(k) = escrow_key(key) {
-                    self.book(
-                        Op::PostPending {
-                            pending: Resolve::Key(k),
-                            at_ms: at,
-                        },
-                        None,
-                    );
+                    None => Some(Op::Post(entry)),
                 }
             }
-            Command::VoidPending { key } => {
-                if let Ok(k) = escrow_key(key) {
-                    self.book(
-                        Op::VoidPending {
-                            pending: Resolve::Key(k),
-                            at_ms: at,
-                        },
-                        None,
-                    );
-                }
-            }
+            Command::PostPending { key } => escrow_key(*key).ok().map(|k| Op::PostPending {
+                pending: Resolve::Key(k),
+                at_ms: at,
+            }),
+            Command::VoidPending { key } => escrow_key(*key).ok().map(|k| Op::VoidPending {
+                pending: Resolve::Key(k),
+                at_ms: at,
+            }),
+            _ => None,
+        }
+    }
+
+    fn execute(&mut self, cmd: Command, intent: Option<String>) {
+        let at = self.now_ms();
+        match cmd {
+            Command::Book { .. } | Command::PostPending { .. } | Command::VoidPending { .. } => {}
             Command::VerifyIdentity { attempt } => {
                 if let Some(run) = &mut self.run {
                     run.identity_attempt = Some(attempt);
@@ -1056,12 +1484,15 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                     return;
                 };
                 let (pdf, pages) = (p.pdf.clone(), p.pages);
+                let name = keys::job_name(run.machine.id(), &issue, copy);
                 run.printing = Some((code.clone(), issue.clone()));
                 self.metrics.print_submitted(code.as_str());
-                self.hw
-                    .print(job, format!("{code}-{issue}-{copy}"), pdf, pages);
+                self.hw.print(job, name, pdf, pages);
             }
-            Command::Dispense { coin, count } => self.hw.dispense(coin, count),
+            Command::Dispense { coin, count } => match intent {
+                Some(id) => self.hw.dispense(coin, count, id),
+                None => error!(?coin, count, "a payout without its intent: not paid"),
+            },
             Command::RaiseIou { amount } => {
                 warn!(
                     incident = "iou",
@@ -1108,15 +1539,20 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         }
     }
 
-    fn book(&mut self, op: Op, transfer: Option<&kiosk_core::Transfer>) {
+    /// Writes `ops` in one transaction. On refusal the kiosk stops taking money: the
+    /// books refused something the session decided, and no device may act on it.
+    fn book_ops(&mut self, ops: &[Op]) -> bool {
         let started = std::time::Instant::now();
-        match self.ledger.apply(std::slice::from_ref(&op)) {
-            Ok(_) => self.metrics.ledger_commit(started.elapsed()),
+        match self.ledger.apply(ops) {
+            Ok(_) => {
+                self.metrics.ledger_commit(started.elapsed());
+                true
+            }
             Err(e) => {
-                // The books refused an entry the session decided: stop taking money.
-                error!(%e, ?transfer, "ledger refused an entry; taking the kiosk out of service");
+                error!(%e, ops = ops.len(), "ledger refused a batch; taking the kiosk out of service");
                 self.out_of_service = Some("ledger error".into());
                 self.hw.set_acceptors(false);
+                false
             }
         }
     }
@@ -1158,7 +1594,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         let signing = self.signing.clone();
         let kiosk_id = self.settings.kiosk_id.clone();
         let metrics = self.metrics.clone();
+        let guard = InFlight::new(&self.in_flight);
         tokio::spawn(async move {
+            let _guard = guard;
             let mut out = Vec::new();
             for (id, line) in jobs {
                 let req = FetchRequest {
@@ -1226,7 +1664,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         }
         let net = self.net.clone();
         let tx = self.tx.clone();
+        let guard = InFlight::new(&self.in_flight);
         tokio::spawn(async move {
+            let _guard = guard;
             let outcome = match confirm_pages {
                 Some(p) => net.confirm_issued(&id, &issue, p).await,
                 None => net.cancel_issue(&id, &issue).await,
@@ -1439,6 +1879,17 @@ fn rejected(e: &kiosk_core::session::Rejected) -> ApiError {
         _ => "not-now",
     };
     ApiError::new(422, code, e.to_string())
+}
+
+/// A device key as the ledger's idempotency key (same alphabet and length).
+fn ledger_key(k: &kiosk_core::DeviceKey) -> IdempotencyKey {
+    // Both types accept exactly ASCII letters, digits and `: . _ -` up to 64 characters.
+    IdempotencyKey::new(k.as_str()).unwrap_or_else(|_| unreachable_ledger_key())
+}
+
+#[cold]
+fn unreachable_ledger_key() -> IdempotencyKey {
+    IdempotencyKey::new("invalid-device-key").unwrap_or_else(|_| unreachable_ledger_key())
 }
 
 fn escrow_key(k: kiosk_core::session::EscrowKey) -> Result<IdempotencyKey, kiosk_core::IdError> {

@@ -14,15 +14,52 @@ use std::future::Future;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// What the world tells the orchestrator.
+/// What the world tells the orchestrator. Money and paper events carry what names them
+/// physically (a device serial and counter, or the intent they settle), so the
+/// orchestrator books each once however often a driver reports it.
 #[derive(Debug)]
 pub enum Input {
-    /// A coin was accepted (and routed).
-    CoinCredited(Coin),
+    /// The coin acceptor credited a coin: its own event counter is its device key.
+    CoinCredited {
+        /// The coin.
+        coin: Coin,
+        /// The acceptor's serial number.
+        serial: u32,
+        /// The ccTalk event counter of this coin's event.
+        counter: u8,
+    },
+    /// The acceptor's counter moved past events that are not money (rejects, alarms).
+    CoinCounter {
+        /// The acceptor's serial number.
+        serial: u32,
+        /// The counter now.
+        counter: u8,
+    },
+    /// The acceptor's counter jumped by more than its buffer holds: events were lost.
+    /// `coins` are the ones still in the buffer (counter, coin): physically taken.
+    CoinsLost {
+        /// The acceptor's serial number.
+        serial: u32,
+        /// The counter before.
+        previous: u8,
+        /// The counter now.
+        current: u8,
+        /// The coins still known.
+        coins: Vec<(u8, Coin)>,
+    },
+    /// The acceptor reset: its counter is back at 0.
+    CoinAcceptorReset,
     /// A note is held in escrow.
     NoteEscrowed(Note),
-    /// The note in escrow reached the stacker.
-    NoteStacked(Note),
+    /// The validator credited a note: its stacked counter is its device key.
+    NoteCredited {
+        /// The note.
+        note: Note,
+        /// The validator's serial number.
+        serial: u32,
+        /// The validator's stacked counter including this note.
+        stacked: u32,
+    },
     /// The note in escrow went back to the citizen.
     NoteReturned(Note),
     /// A hopper finished a payout.
@@ -33,6 +70,17 @@ pub enum Input {
         paid: u32,
         /// Coins that did not.
         unpaid: u32,
+        /// The dispense intent this settles.
+        intent: String,
+        /// The hopper's event counter after it, when read.
+        counter: Option<u8>,
+    },
+    /// A hopper's event counter as read at start-up.
+    HopperCounter {
+        /// The coin.
+        coin: Coin,
+        /// The counter.
+        counter: u8,
     },
     /// A page of a print job came out.
     PagePrinted {
@@ -61,6 +109,37 @@ pub enum Input {
     Net(NetDone),
     /// Time passed.
     Tick,
+}
+
+/// What a hopper says of its last payout (ccTalk header 166), asked after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopperFacts {
+    /// Its dispense event counter.
+    pub counter: u8,
+    /// Coins the last payout paid.
+    pub paid: u8,
+    /// Coins it could not pay.
+    pub unpaid: u8,
+}
+
+/// What the validator's counters say, asked after a restart once no note is in motion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidatorFacts {
+    /// Its serial number.
+    pub serial: u32,
+    /// Notes it ever stacked.
+    pub stacked: u32,
+}
+
+/// A print job as the printer knows it, asked by job name after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobFacts {
+    /// The printer's job id.
+    pub job_id: i32,
+    /// Pages that came out.
+    pub pages: u32,
+    /// Whether the job has ended (completed, canceled, aborted).
+    pub ended: bool,
 }
 
 /// Device states the orchestrator keeps (for the self-check, the screen and metrics).
@@ -108,9 +187,9 @@ pub trait Hardware: Send + 'static {
     fn stack_note(&mut self, note: Note);
     /// Gives the note in escrow back.
     fn return_note(&mut self, note: Note);
-    /// Pays out coins.
-    fn dispense(&mut self, coin: Coin, count: u32);
-    /// Prints a PDF as job `job`, page by page.
+    /// Pays out coins; the result comes back as [`Input::HopperSettled`] with `intent`.
+    fn dispense(&mut self, coin: Coin, count: u32, intent: String);
+    /// Prints a PDF as job `job` under the printer job name `name`, page by page.
     fn print(&mut self, job: u32, name: String, pdf: Arc<Vec<u8>>, pages: u32);
     /// Prints a receipt.
     fn print_receipt(&mut self, lines: Vec<String>, iou: Option<String>);
@@ -119,6 +198,21 @@ pub trait Hardware: Send + 'static {
     fn scan_finger(&mut self, rrn: Zeroizing<String>);
     /// Whether the A4 printer can print now (toner, not jammed, online).
     fn printer_ok(&self) -> bool;
+
+    // ----- what recovery asks the devices after a restart ------------------------------
+
+    /// Waits until `coin`'s hopper has finished paying, then reads what its last payout
+    /// paid (a hopper goes on paying when the host dies).
+    fn last_dispense(&self, coin: Coin)
+    -> impl Future<Output = Result<HopperFacts, String>> + Send;
+    /// Returns a note still in escrow, waits until no note is in motion, then reads the
+    /// validator's counters.
+    fn settle_validator(&self) -> impl Future<Output = Result<ValidatorFacts, String>> + Send;
+    /// The newest print job called `name`, if the printer knows one.
+    fn find_job(&self, name: &str)
+    -> impl Future<Output = Result<Option<JobFacts>, String>> + Send;
+    /// Stops a job left over from before a restart (it must not print for anyone else).
+    fn cancel_job(&self, job_id: i32) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// How a network call ended.

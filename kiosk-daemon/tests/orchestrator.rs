@@ -216,8 +216,14 @@ async fn cancel_before_printing_gives_every_coin_back() {
         .await;
     r.until("awaiting payment", |s| state(s) == "awaiting-payment")
         .await;
-    r.input(Input::CoinCredited(Coin::W100)).await;
-    r.input(Input::CoinCredited(Coin::W100)).await;
+    {
+        let i = r.world.lock().unwrap().coin(Coin::W100);
+        r.input(i).await;
+    }
+    {
+        let i = r.world.lock().unwrap().coin(Coin::W100);
+        r.input(i).await;
+    }
     r.until("credited", |s| {
         s.session.as_ref().is_some_and(|s| s.inserted == 200)
     })
@@ -281,7 +287,10 @@ async fn a_jam_refunds_what_was_not_printed_and_books_the_spoiled_sheet() {
         .await;
     r.until("awaiting payment", |s| state(s) == "awaiting-payment")
         .await;
-    r.input(Input::CoinCredited(Coin::W500)).await;
+    {
+        let i = r.world.lock().unwrap().coin(Coin::W500);
+        r.input(i).await;
+    }
     r.until("over", |s| {
         s.session.as_ref().is_some_and(|s| s.ended.is_some())
     })
@@ -297,7 +306,10 @@ async fn a_jam_refunds_what_was_not_printed_and_books_the_spoiled_sheet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coin_on_an_idle_kiosk_is_given_back() {
     let r = rig(&[(Coin::W100, 50)]).await;
-    r.input(Input::CoinCredited(Coin::W100)).await;
+    {
+        let i = r.world.lock().unwrap().coin(Coin::W100);
+        r.input(i).await;
+    }
     r.until("returned", |s| {
         s.session.as_ref().is_some_and(|s| s.ended.is_some())
     })

@@ -81,6 +81,10 @@ pub enum Account {
     DistrictSafe,
     /// Differences between the books and a physical count entered by staff (과부족).
     Discrepancy(Unit),
+    /// Money the machine physically took that no session can claim (coins whose events
+    /// fell out of the acceptor's buffer, a note stacked with no booking to match): booked
+    /// here, never dropped, and cleared by staff after a count (가수금).
+    Suspense,
 }
 
 impl Account {
@@ -112,6 +116,7 @@ impl Account {
             Account::DistrictSafe,
             Account::Discrepancy(Unit::Krw),
             Account::Discrepancy(Unit::Sheets),
+            Account::Suspense,
         ]);
         v
     }
@@ -135,6 +140,7 @@ impl fmt::Display for Account {
             Account::DistrictStock => f.write_str("paper:district-stock"),
             Account::DistrictSafe => f.write_str("district-safe"),
             Account::Discrepancy(u) => write!(f, "discrepancy:{u}"),
+            Account::Suspense => f.write_str("suspense"),
         }
     }
 }
@@ -169,6 +175,7 @@ impl FromStr for Account {
             "paper:spoiled" => Account::Spoiled,
             "paper:district-stock" => Account::DistrictStock,
             "district-safe" => Account::DistrictSafe,
+            "suspense" => Account::Suspense,
             _ => {
                 if let Some(v) = s.strip_prefix("hopper:") {
                     Account::Hopper(Coin::from_value(won(v)?).ok_or_else(unknown)?)
@@ -235,6 +242,8 @@ pub enum TransferCode {
     CashCollected,
     /// A physical count differed from the books; the difference is booked, never edited.
     CountDiscrepancy,
+    /// Money the machine took that no session can claim, booked to suspense for staff.
+    Unexplained,
 }
 
 impl TransferCode {
@@ -256,11 +265,12 @@ impl TransferCode {
             TransferCode::CoinRefill => "coin-refill",
             TransferCode::CashCollected => "cash-collected",
             TransferCode::CountDiscrepancy => "count-discrepancy",
+            TransferCode::Unexplained => "unexplained",
         }
     }
 
     /// Every code, for exhaustive tests and parsing.
-    pub const ALL: [TransferCode; 15] = [
+    pub const ALL: [TransferCode; 16] = [
         TransferCode::CoinInserted,
         TransferCode::NoteEscrowed,
         TransferCode::NoteStacked,
@@ -276,6 +286,7 @@ impl TransferCode {
         TransferCode::CoinRefill,
         TransferCode::CashCollected,
         TransferCode::CountDiscrepancy,
+        TransferCode::Unexplained,
     ];
 }
 

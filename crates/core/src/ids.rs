@@ -142,6 +142,41 @@ macro_rules! string_id {
 }
 string_id!(DocCode);
 string_id!(IssueNumber);
+string_id!(DeviceKey);
+
+/// Names the one physical event a booking stands for: a device's serial and its own event
+/// counter (`coin:0A1B2C:1207`, `note:C0FFEE:88`), or the intent the kiosk journaled
+/// before it told a device to act (`dispense:27:0`, `sheet:27:1:2`).
+///
+/// The ledger refuses a second entry with the same key, so an event a driver reports
+/// twice (a replay after a restart, a retransmitted poll) is booked once. ASCII letters,
+/// digits and `: . _ -`, at most 64 characters: room for a serial and a counter, none for
+/// personal data.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceKey(String);
+
+impl DeviceKey {
+    /// Longest key accepted (the ledger's idempotency key column takes as much).
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates a key.
+    pub fn new(key: &str) -> Result<DeviceKey, IdError> {
+        check(
+            key,
+            "device key",
+            Self::MAX_LEN,
+            "A-Z, a-z, 0-9, ':', '.', '_' and '-'",
+            |c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-'),
+        )?;
+        Ok(DeviceKey(key.to_owned()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A citizen's issuing session on one kiosk, numbered from 1 by the kiosk. Carries no
 /// information about the citizen.

@@ -10,7 +10,7 @@ pub mod money;
 pub mod session;
 
 pub use accounts::{Account, Transfer, TransferCode, TransferError, Unit};
-pub use ids::{DocCode, IdError, IssueNumber, SessionId};
+pub use ids::{DeviceKey, DocCode, IdError, IssueNumber, SessionId};
 pub use money::{Coin, Note, Sheets, Won};
 pub use session::{
     Command, DocRequest, Event, FetchedDoc, Hoppers, Rejected, Resources, Session, SessionConfig,

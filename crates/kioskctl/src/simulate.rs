@@ -313,7 +313,9 @@ impl World {
         self.clock_ms += 200;
         let mut ctx = self.ctx(Some(id));
         match cmd {
-            Command::Book { transfer, pending } => {
+            Command::Book {
+                transfer, pending, ..
+            } => {
                 if matches!(
                     transfer.code(),
                     TransferCode::Fee | TransferCode::SheetPrinted | TransferCode::SheetSpoiled

@@ -265,11 +265,14 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Sheets printed under an issue number.
+    /// Sheets that left the kiosk as issued copies of an issue number: printed, less the
+    /// sheets of part copies that were spoiled afterwards.
     pub fn sheets_printed(&self, issue: &IssueNumber) -> Result<u64, LedgerError> {
         let v: i64 = self.conn().query_row(
-            "SELECT COALESCE(SUM(amount), 0) FROM journal
-             WHERE issue = ?1 AND code = 'sheet-printed' AND kind = 'posted'",
+            "SELECT COALESCE(SUM(CASE WHEN code = 'sheet-printed' THEN amount ELSE -amount END), 0)
+             FROM journal
+             WHERE issue = ?1 AND kind = 'posted' AND (code = 'sheet-printed'
+                OR (code = 'sheet-spoiled' AND credit = 'paper:printed'))",
             [issue.as_str()],
             |r| r.get(0),
         )?;

@@ -149,6 +149,20 @@ pub enum Op {
         /// When.
         at_ms: i64,
     },
+    /// Journals an order to a device before the device is told (outside the hash chain).
+    Intent(crate::Intent),
+    /// Settles an open intent with what the device did; refused (with the whole batch)
+    /// if the intent is not open, so its bookings are never made twice.
+    Settle {
+        /// The intent's id.
+        intent: String,
+        /// Coins paid, note stacked (1) or not (0), sheets printed.
+        outcome: u32,
+        /// When.
+        at_ms: i64,
+    },
+    /// Moves a device's cursor with the booking of the event it names.
+    Cursor(crate::Cursor),
 }
 
 /// What an append did.
@@ -158,13 +172,16 @@ pub enum Outcome {
     Booked(u64),
     /// Its idempotency key was booked before, as this sequence number; nothing written.
     Duplicate(u64),
+    /// A side-table op (intent, settlement, cursor) was written; no journal entry.
+    Recorded,
 }
 
 impl Outcome {
-    /// The sequence number of the entry, new or earlier.
+    /// The sequence number of the entry, new or earlier (0 for a side-table op).
     pub fn seq(self) -> u64 {
         match self {
             Outcome::Booked(s) | Outcome::Duplicate(s) => s,
+            Outcome::Recorded => 0,
         }
     }
 }

@@ -51,6 +51,12 @@ pub enum LedgerError {
     /// A post or void named an entry that is not a pending transfer.
     #[error("entry {0} is not a pending transfer")]
     NotPending(u64),
+    /// A device intent or cursor that cannot be stored (bad text, zero amount, twice).
+    #[error("device intent: {0}")]
+    BadIntent(String),
+    /// A settlement of an intent that is not open (unknown, or settled already).
+    #[error("device intent {0} is not open")]
+    IntentNotOpen(String),
     /// A post or void named a pending transfer that does not exist.
     #[error("no pending transfer {0}")]
     UnknownPending(String),

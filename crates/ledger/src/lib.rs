@@ -20,6 +20,7 @@
 mod egov;
 mod entry;
 mod error;
+mod intents;
 mod migrate;
 mod store;
 mod verify;
@@ -27,6 +28,7 @@ mod verify;
 pub use egov::{Message, MessageState, Service, Settlement};
 pub use entry::{Entry, EntryKind, IdempotencyKey, Op, Outcome, Resolve, StoredEntry, entry_hash};
 pub use error::{LedgerError, VerifyError};
+pub use intents::{Cursor, Intent, IntentKind};
 pub use migrate::{MIGRATIONS, Migration};
 pub use store::{Balance, Ledger};
 pub use verify::VerifyReport;

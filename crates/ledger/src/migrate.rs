@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "egov_messages",
         sql: include_str!("../../../migrations/ledger/0003_egov_messages.sql"),
     },
+    Migration {
+        version: 4,
+        name: "device_intents",
+        sql: include_str!("../../../migrations/ledger/0004_device_intents.sql"),
+    },
 ];
 
 const BOOTSTRAP: &str = "

@@ -495,6 +495,10 @@ impl Ledger {
                 Op::VoidPending { pending, at_ms } => {
                     resolve(&tx, &mut tail, pending, *at_ms, EntryKind::Void)?
                 }
+                side @ (Op::Intent(_) | Op::Settle { .. } | Op::Cursor(_)) => {
+                    crate::intents::apply_side(&tx, side)?;
+                    Outcome::Recorded
+                }
             });
         }
         tx.commit()?;

@@ -430,7 +430,8 @@ fn a_ledger_at_an_older_version_is_brought_up_to_date() {
         vec![
             (1, "journal".to_owned()),
             (2, "sql_guards".to_owned()),
-            (3, "egov_messages".to_owned())
+            (3, "egov_messages".to_owned()),
+            (4, "device_intents".to_owned())
         ]
     );
     assert!(c.execute("DELETE FROM counters", []).is_err());

@@ -200,3 +200,104 @@ pub fn assert_no_personal_data(dir: &std::path::Path, rrns: &[String]) {
         }
     }
 }
+
+/// What the simulators say physically happened, against the books: every coin the
+/// acceptor took and every note the validator stacked is booked (to a session or to
+/// suspense); every coin a hopper paid is booked as paid; every page the printer printed
+/// is booked as a sheet. Books that agree with each other can still disagree with the
+/// machine: this is the check that they do not.
+pub async fn check_physical(dir: &std::path::Path, c: &kiosk_daemon::stack::Controls) -> Physical {
+    let state = |v: serde_json::Value| v["state"].clone();
+    let acceptor = state(
+        c.sim("coin-acceptor", json!({"cmd": "state"}))
+            .await
+            .unwrap(),
+    );
+    let validator = state(
+        c.sim("bill-validator", json!({"cmd": "state"}))
+            .await
+            .unwrap(),
+    );
+    let won = |v: &serde_json::Value| -> i64 {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                x.as_i64().unwrap_or_else(|| {
+                    // Coins are listed by name ("W500").
+                    x.as_str().unwrap().trim_start_matches('W').parse().unwrap()
+                })
+            })
+            .sum()
+    };
+    let coins_in = won(&acceptor["accepted"]);
+    let notes_in = won(&validator["stacked"]);
+    let mut paid_out = std::collections::BTreeMap::new();
+    for (name, info) in c.sim_info.as_object().unwrap() {
+        if let Some(v) = name.strip_prefix("hopper-") {
+            let _ = info;
+            let s = state(c.sim(name, json!({"cmd": "state"})).await.unwrap());
+            let value: i64 = v.parse().unwrap();
+            paid_out.insert(value, s["paid_total"].as_i64().unwrap() * value);
+        }
+    }
+    let a4 = c.sim("a4-printer", json!({"cmd": "status"})).await.unwrap();
+    let pages = a4["printed_pages"].as_i64().unwrap();
+
+    let l = kiosk_ledger::Ledger::open(dir.join("ledger.db")).unwrap();
+    let (mut coins_booked, mut notes_booked, mut sheets_booked) = (0, 0, 0);
+    let mut paid_booked: std::collections::BTreeMap<i64, i64> = Default::default();
+    for e in l.entries_since(0, usize::MAX).unwrap() {
+        match (e.kind.as_str(), e.code.as_str()) {
+            ("posted", "coin-inserted") => coins_booked += e.amount,
+            ("posted", "unexplained") if e.debit.starts_with("hopper:") || e.debit == "cashbox" => {
+                coins_booked += e.amount
+            }
+            ("posted", "note-stacked") => notes_booked += e.amount,
+            ("posted", "sheet-printed") => sheets_booked += e.amount,
+            ("posted", "change-paid" | "refund") => {
+                let v: i64 = e.credit.trim_start_matches("hopper:").parse().unwrap();
+                *paid_booked.entry(v).or_default() += e.amount;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        coins_in, coins_booked,
+        "coins the acceptor took vs coins booked"
+    );
+    assert_eq!(
+        notes_in, notes_booked,
+        "notes the validator stacked vs notes booked"
+    );
+    for (v, paid) in &paid_out {
+        assert_eq!(
+            *paid,
+            paid_booked.get(v).copied().unwrap_or(0),
+            "coins hopper {v} paid vs payouts booked"
+        );
+    }
+    assert_eq!(
+        pages, sheets_booked,
+        "pages the printer printed vs sheets booked"
+    );
+    Physical {
+        coins_in,
+        notes_in,
+        paid_out: paid_out.values().sum(),
+        pages,
+    }
+}
+
+/// The physical counts [`check_physical`] compared.
+#[derive(Debug, Clone, Copy)]
+pub struct Physical {
+    /// Won in coins the acceptor took.
+    pub coins_in: i64,
+    /// Won in notes the validator stacked.
+    pub notes_in: i64,
+    /// Won the hoppers paid out.
+    pub paid_out: i64,
+    /// Pages the A4 printer printed.
+    pub pages: i64,
+}

@@ -7,7 +7,7 @@ use super::types::{
     SessionConfig,
 };
 use crate::accounts::{Account, Transfer, TransferCode};
-use crate::ids::SessionId;
+use crate::ids::{DeviceKey, SessionId};
 use crate::money::{Coin, Note, Sheets, Won};
 use serde::{Deserialize, Serialize};
 
@@ -269,8 +269,32 @@ impl Session {
         self.state.is_terminal() && self.is_settled()
     }
 
+    /// Handles one event a device reported under `key`: like [`Session::handle`], and
+    /// the money or paper movement it causes (the coin's credit, the note's stacking, the
+    /// payout, the sheet) carries the key, so the ledger books that physical event once
+    /// however often it is reported. Events that move nothing physical are refused.
+    pub fn handle_keyed(&mut self, event: Event, key: DeviceKey) -> Result<Vec<Command>, Rejected> {
+        let code = match &event {
+            Event::CoinCredited(_) => TransferCode::CoinInserted,
+            Event::NoteStacked(_) => TransferCode::NoteStacked,
+            Event::PagePrinted { .. } => TransferCode::SheetPrinted,
+            Event::HopperSettled { .. } => TransferCode::ChangePaid,
+            _ => return Err(Rejected::Unkeyed(event.name())),
+        };
+        let mut cmds = self.handle(event)?;
+        let is_it = |c: TransferCode| {
+            c == code || (code == TransferCode::ChangePaid && c == TransferCode::Refund)
+        };
+        if let Some(Command::Book { key: k, .. }) = cmds.iter_mut().find(
+            |c| matches!(c, Command::Book { transfer, pending: None, .. } if is_it(transfer.code())),
+        ) {
+            *k = Some(key);
+        }
+        Ok(cmds)
+    }
+
     /// Handles one event. On `Ok`, the daemon must carry out the commands in order; on
-    /// `Err`, nothing changed.
+    /// `Err`, nothing changed. See [`Session::handle_keyed`] for events a device reported.
     pub fn handle(&mut self, event: Event) -> Result<Vec<Command>, Rejected> {
         let mut next = self.clone();
         let mut out = Vec::new();
@@ -796,6 +820,7 @@ impl Session {
                 TransferCode::NoteEscrowed,
             )?,
             pending: Some(key),
+            key: None,
         });
         Ok(key)
     }
@@ -1044,6 +1069,7 @@ fn book(
     out.push(Command::Book {
         transfer: Transfer::new(debit, credit, amount, code)?,
         pending: None,
+        key: None,
     });
     Ok(())
 }

@@ -434,6 +434,7 @@ impl World {
                 Command::Book {
                     transfer,
                     pending: None,
+                    ..
                 } => {
                     if transfer.code() == TransferCode::Fee {
                         // A fee only for the copy that has just completed, and its fee.
@@ -450,6 +451,7 @@ impl World {
                 Command::Book {
                     transfer,
                     pending: Some(key),
+                    ..
                 } => {
                     prop_assert!(!self.pending.contains_key(key), "pending key reused");
                     prop_assert_eq!(key.session, SessionId(42));

@@ -139,7 +139,9 @@ fn printing() -> Session {
 fn transfers(cmds: &[Command]) -> Vec<(Transfer, bool)> {
     cmds.iter()
         .filter_map(|c| match c {
-            Command::Book { transfer, pending } => Some((transfer.clone(), pending.is_some())),
+            Command::Book {
+                transfer, pending, ..
+            } => Some((transfer.clone(), pending.is_some())),
             _ => None,
         })
         .collect()
@@ -1523,4 +1525,63 @@ fn a_coin_without_a_hopper_after_the_end_becomes_an_iou() {
     }));
     assert!(c.iter().any(|c| matches!(c, Command::PrintReceipt(_))));
     assert!(s.is_over());
+}
+
+fn keys(cmds: &[Command]) -> Vec<(TransferCode, Option<String>)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Book { transfer, key, .. } => {
+                Some((transfer.code(), key.as_ref().map(|k| k.as_str().to_owned())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_device_key_rides_on_the_movement_its_event_caused_and_nowhere_else() {
+    use crate::DeviceKey;
+    let key = |s: &str| DeviceKey::new(s).unwrap();
+    let mut s = paying(1_500);
+    let c = s
+        .handle_keyed(Event::CoinCredited(Coin::W500), key("coin:0A1B2C:7"))
+        .unwrap();
+    assert_eq!(
+        keys(&c),
+        vec![(TransferCode::CoinInserted, Some("coin:0A1B2C:7".into()))]
+    );
+    // A stacked note posts its escrow and books the stacking: only the stacking is keyed.
+    let c = s
+        .handle_keyed(Event::NoteStacked(Note::W1000), key("note:C0FFEE:3"))
+        .unwrap();
+    assert_eq!(
+        keys(&c),
+        vec![
+            (TransferCode::NoteEscrowed, None),
+            (TransferCode::NoteStacked, Some("note:C0FFEE:3".into())),
+        ]
+    );
+    // Events that move nothing physical take no key, and change nothing.
+    let before = s.clone();
+    assert_eq!(
+        s.handle_keyed(Event::Cancel, key("x")),
+        Err(Rejected::Unkeyed("cancel"))
+    );
+    assert_eq!(s, before);
+    // A refused keyed event changes nothing either.
+    let mut idle = Session::new(SessionId(9), SessionConfig::default(), full_hoppers());
+    assert!(
+        idle.handle_keyed(Event::PagePrinted { job: 1 }, key("sheet:9:1:1"))
+            .is_err()
+    );
+}
+
+#[test]
+fn device_keys_refuse_what_could_carry_personal_data() {
+    use crate::DeviceKey;
+    assert!(DeviceKey::new("coin:0A1B2C:255").is_ok());
+    assert!(DeviceKey::new("").is_err());
+    assert!(DeviceKey::new("홍길동").is_err());
+    assert!(DeviceKey::new("891223 1427974").is_err());
+    assert!(DeviceKey::new(&"a".repeat(65)).is_err());
 }

@@ -3,7 +3,7 @@
 
 use super::change::Hoppers;
 use crate::accounts::{Transfer, TransferError};
-use crate::ids::{DocCode, IssueNumber, SessionId};
+use crate::ids::{DeviceKey, DocCode, IssueNumber, SessionId};
 use crate::money::{Coin, Note, Sheets, Won};
 use serde::{Deserialize, Serialize};
 
@@ -364,6 +364,11 @@ pub enum Command {
         transfer: Transfer,
         /// The pending key, for a note in escrow.
         pending: Option<EscrowKey>,
+        /// The physical event this booking stands for (see [`DeviceKey`]); set on the
+        /// money or paper movement an event keyed with [`Session::handle_keyed`] causes.
+        ///
+        /// [`Session::handle_keyed`]: crate::Session::handle_keyed
+        key: Option<DeviceKey>,
     },
     /// Post the pending transfer `key`: it now moves balances.
     PostPending {
@@ -545,4 +550,7 @@ pub enum Rejected {
     /// The receipt was already printed.
     #[error("the receipt was already printed")]
     ReceiptAlreadyPrinted,
+    /// A device key given with an event that moves no money or paper.
+    #[error("{0} is not a device event that can carry a key")]
+    Unkeyed(&'static str),
 }
