@@ -31,6 +31,24 @@ fn idem(k: &str) -> Result<IdempotencyKey, LedgerError> {
     IdempotencyKey::new(k).map_err(|e| LedgerError::BadIntent(e.to_string()))
 }
 
+/// Asks a device, again while it is still starting (its driver answers "not
+/// initialised" until its start-up is done): at most 40 times, 250 ms apart.
+async fn ask<T, F: std::future::Future<Output = Result<T, String>>>(
+    mut f: impl FnMut() -> F,
+) -> Result<T, String> {
+    let mut last = String::new();
+    for attempt in 0..40 {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+        if attempt < 39 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Err(last)
+}
+
 /// What [`settle_devices`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DevicesSettled {
@@ -233,7 +251,7 @@ pub async fn settle_devices<H: Hardware>(
     let mut done = DevicesSettled::default();
     // The validator is asked at every start: it returns a note left in escrow and its
     // counters show any note stacked that the books do not hold.
-    let validator = match hw.settle_validator().await {
+    let validator = match ask(|| hw.settle_validator()).await {
         Ok(f) => Some(f),
         Err(e) => {
             error!(%e, "the bill validator could not be asked what it holds");
@@ -270,7 +288,7 @@ pub async fn settle_devices<H: Hardware>(
                     done.unresolved += 1;
                     continue;
                 };
-                match hw.last_dispense(coin).await {
+                match ask(|| hw.last_dispense(coin)).await {
                     Ok(f) => match payout_paid(&intent, f) {
                         Some(paid) => {
                             info!(intent = intent.id, paid, "payout settled from the hopper");
@@ -308,15 +326,15 @@ pub async fn settle_devices<H: Hardware>(
             },
             IntentKind::Print => {
                 let name = intent.job_name.clone().unwrap_or_default();
-                let job = match hw.find_job(&name).await {
+                let job = match ask(|| hw.find_job(&name)).await {
                     Ok(Some(j)) if !j.ended => {
                         // Still printing for a session that is over: stop it, so no sheet
                         // comes out for the next citizen, then read where it stopped.
-                        if let Err(e) = hw.cancel_job(j.job_id).await {
+                        if let Err(e) = ask(|| hw.cancel_job(j.job_id)).await {
                             error!(%e, job = name, "a leftover print job could not be stopped");
                         }
                         done.jobs_stopped += 1;
-                        hw.find_job(&name).await
+                        ask(|| hw.find_job(&name)).await
                     }
                     other => other,
                 };

@@ -426,6 +426,26 @@ url = "https://www.gov.kr"
         Ok(())
     }
 
+    /// Starts the daemon and SIGKILLs it `after` later, ready or not: a crash during
+    /// its start-up, while it settles what the last crash left (the crash test).
+    pub async fn start_and_kill_daemon(&mut self, after: Duration) -> Result<()> {
+        let d = &self.opts.dir;
+        let mut child = Command::new(&self.bins.daemon)
+            .arg("--config")
+            .arg(d.join("kiosk.toml"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("kiosk-daemon")?;
+        self.starts += 1;
+        tokio::time::sleep(after).await;
+        child.start_kill()?;
+        child.wait().await?;
+        Ok(())
+    }
+
     /// The daemon's process id, while it runs.
     pub fn daemon_pid(&self) -> Option<u32> {
         self.daemon.as_ref().and_then(Child::id)

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Api, check_books, stack};
+use common::{Api, check_books, check_physical, stack};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -102,6 +102,57 @@ async fn citizen(api: &Api, c: &kiosk_daemon::stack::Controls, rng: &mut StdRng,
     api.post("/api/v1/session/finish", json!({})).await;
 }
 
+/// The moments a kill is aimed at: the dangerous windows of each money and paper path.
+const DANGERS: [&str; 5] = ["random", "coin", "escrow", "dispense", "page"];
+
+/// Resolves at the moment to kill: when the simulators show `danger` happening (a coin
+/// just taken, a note in escrow, a hopper paying, a page just out), or after `at` at the
+/// latest (bounded: 4 s), or at `at` for "random".
+async fn moment(c: &kiosk_daemon::stack::Controls, danger: &str, at: Duration) {
+    if danger == "random" {
+        tokio::time::sleep(at).await;
+        return;
+    }
+    let state = |d: &'static str| async move {
+        let cmd = if d == "a4-printer" { "status" } else { "state" };
+        c.sim(d, json!({"cmd": cmd})).await.unwrap_or_default()
+    };
+    let counter = |v: serde_json::Value| v["state"]["counter"].as_i64().unwrap_or(0);
+    let pages = |v: serde_json::Value| v["printed_pages"].as_i64().unwrap_or(0);
+    let coins0 = counter(state("coin-acceptor").await);
+    let pages0 = pages(state("a4-printer").await);
+    let hoppers: Vec<String> = c
+        .sim_info
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| k.starts_with("hopper-"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < deadline {
+        let hit = match danger {
+            "coin" => counter(state("coin-acceptor").await) != coins0,
+            "escrow" => !state("bill-validator").await["state"]["escrow"].is_null(),
+            "page" => pages(state("a4-printer").await) != pages0,
+            _ => {
+                let mut paying = false;
+                for h in &hoppers {
+                    let v = c.sim(h, json!({"cmd": "state"})).await.unwrap_or_default();
+                    paying |= v["state"]["remaining"].as_i64().unwrap_or(0) > 0;
+                }
+                paying
+            }
+        };
+        if hit {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// No session credit and no escrow open in the journal.
 fn books_settled(dir: &std::path::Path) -> bool {
     let l = kiosk_ledger::Ledger::open(dir.join("ledger.db")).unwrap();
@@ -134,23 +185,32 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
     let c = s.controls();
     let people = c.people(20).await.unwrap();
     let mut kills = 0;
+    let mut by_danger: BTreeMap<&str, u32> = BTreeMap::new();
     for i in 0..sessions() {
         let api = Api::of(&s);
         let rrn = people[i as usize % people.len()].clone();
-        let kill_at = rng
-            .random_bool(0.15)
-            .then(|| Duration::from_millis(rng.random_range(0..1500)));
+        let kill = rng.random_bool(0.15).then(|| {
+            let danger = DANGERS[rng.random_range(0..DANGERS.len())];
+            (danger, Duration::from_millis(rng.random_range(0..1500)))
+        });
         let mut session_rng = StdRng::seed_from_u64(rng.random());
         let run = citizen(&api, &c, &mut session_rng, &rrn);
-        match kill_at {
+        match kill {
             None => run.await,
-            Some(at) => {
+            Some((danger, at)) => {
                 tokio::select! {
                     _ = run => {}
-                    _ = tokio::time::sleep(at) => {}
+                    _ = moment(&c, danger, at) => {}
                 }
                 s.kill_daemon().await.unwrap();
                 kills += 1;
+                *by_danger.entry(danger).or_default() += 1;
+                if rng.random_bool(0.2) {
+                    // Killed again while it settles what the first kill left.
+                    let after = Duration::from_millis(rng.random_range(5..80));
+                    s.start_and_kill_daemon(after).await.unwrap();
+                    *by_danger.entry("recovery").or_default() += 1;
+                }
                 s.start_daemon().await.unwrap();
                 // The restarted daemon settled what the kill left. A note still held in
                 // the validator's escrow comes back as stray money and is returned: wait
@@ -198,12 +258,15 @@ async fn sigkill_at_random_points_loses_nothing_and_charges_nothing_twice() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 check_books(dir.path());
+                check_physical(dir.path(), &c).await;
             }
         }
         let _ = i;
     }
     s.stop_daemon().await.unwrap();
     let (inserted, fees, back, owed) = check_books(dir.path());
+    let physical = check_physical(dir.path(), &c).await;
+    eprintln!("seed {seed}: kills by moment {by_danger:?}; physically {physical:?}");
     assert!(kills >= sessions() / 15, "seed {seed}: only {kills} kills");
     // Most sessions buy something: a journal that lost the bookings of whole runs (as a
     // deleted write-ahead log once did) fails here even though it still balances.

@@ -432,6 +432,26 @@ async fn simulate(seed: u64, sessions: u32) -> (u32, u64) {
         sim.settle().await;
     }
     sim.check();
+    let p = sim.world.lock().unwrap().physical.clone();
+    let fees = -sim
+        .k()
+        .ledger()
+        .balances()
+        .unwrap()
+        .iter()
+        .filter(|b| b.account.starts_with("revenue:"))
+        .map(|b| b.posted)
+        .sum::<i64>();
+    eprintln!(
+        "seed {seed}: {} crashes, {} steps; coins in {}, notes in {}, paid out {}, pages {}, copies {}, fees {fees}",
+        sim.crashes,
+        sim.steps,
+        p.coins_in,
+        p.notes_in,
+        p.paid.values().sum::<u64>(),
+        p.pages,
+        p.copies.values().sum::<u32>()
+    );
     (sim.crashes, sim.steps)
 }
 
@@ -440,7 +460,7 @@ async fn the_books_agree_with_the_machine_across_crashes_at_every_step() {
     let days: u32 = std::env::var("KIOSK_SIM_DAYS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(10);
     let seeds: Vec<u64> = match std::env::var("KIOSK_SIM_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
