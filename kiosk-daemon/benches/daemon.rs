@@ -16,7 +16,6 @@ use kiosk_daemon::clock::{Clock, SystemClock};
 use kiosk_daemon::doubles::{FakeHardware, FakeNetwork, World};
 use kiosk_daemon::kiosk::{ApiRequest, Kiosk, Msg, Parts, Settings};
 use kiosk_daemon::metrics::Metrics;
-use kiosk_daemon::ports::Input;
 use kiosk_daemon::schedule::{ClockTime, Hours, RestartWindow, Schedule};
 use kiosk_daemon::stack::{Bins, Stack, StackOptions};
 use kiosk_ledger::{Entry, Ledger, Op};
@@ -130,18 +129,12 @@ async fn sessions(n: usize) {
         let due = view.borrow().session.as_ref().unwrap().due;
         let coins = due.div_ceil(100);
         for _ in 1..coins {
-            handle
-                .tx
-                .send(Msg::Input(world.lock().unwrap().coin(Coin::W100)))
-                .await
-                .unwrap();
+            let coin = world.lock().unwrap().coin(Coin::W100);
+            handle.tx.send(Msg::Input(coin)).await.unwrap();
         }
         let paid = Instant::now();
-        handle
-            .tx
-            .send(Msg::Input(world.lock().unwrap().coin(Coin::W100)))
-            .await
-            .unwrap();
+        let coin = world.lock().unwrap().coin(Coin::W100);
+        handle.tx.send(Msg::Input(coin)).await.unwrap();
         loop {
             if view
                 .borrow_and_update()

@@ -351,8 +351,8 @@ pub async fn settle_devices<H: Hardware>(
         ledger.apply(&ops)?;
         done.settled += 1;
     }
-    if let Some(f) = validator {
-        if f.stacked > booked {
+    if let Some(f) = validator.filter(|f| f.stacked > booked) {
+        {
             let n = f.stacked - booked;
             error!(
                 incident = "notes-unexplained",

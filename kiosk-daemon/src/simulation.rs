@@ -102,7 +102,7 @@ impl SimWorld {
         if !self.accepting {
             return;
         }
-        self.acceptor_counter = if self.acceptor_counter >= 255 {
+        self.acceptor_counter = if self.acceptor_counter == 255 {
             1
         } else {
             self.acceptor_counter + 1
@@ -240,7 +240,7 @@ impl Hardware for SimHardware {
             h.level -= paid;
             // One batch per 255 coins, as the ccTalk driver pays.
             for _ in 0..count.div_ceil(255).max(1) {
-                h.counter = if h.counter >= 255 { 1 } else { h.counter + 1 };
+                h.counter = if h.counter == 255 { 1 } else { h.counter + 1 };
             }
             let last_batch = count - 255 * (count.div_ceil(255).max(1) - 1);
             let paid_last = paid.saturating_sub(count - last_batch);

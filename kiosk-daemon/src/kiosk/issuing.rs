@@ -1,0 +1,362 @@
+//! The issuing steps over the network: the identity check, the fetch (rendered off the
+//! queue), the confirm or cancel of each issue number. Every message id is saved before
+//! its request is sent; answers come back as queue messages.
+
+use super::*;
+
+impl<H: Hardware, N: Network> Kiosk<H, N> {
+    pub(super) fn on_scanned(&mut self, result: Result<Zeroizing<Vec<u8>>, String>) {
+        let Some(run) = &mut self.run else { return };
+        run.scanning = false;
+        let template = match result {
+            Ok(t) => t,
+            Err(reason) => {
+                warn!(%reason, "fingerprint scanner failed");
+                self.feed(Event::IdentityUnavailable);
+                return;
+            }
+        };
+        let Some(rrn) = run.rrn.clone() else { return };
+        let session = run.machine.id();
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = self.ledger.egov_sent(
+            &id,
+            Service::VerifyIdentity,
+            Some(session),
+            None,
+            None,
+            self.now_ms(),
+        ) {
+            error!(%e, "cannot save the message id: not sending");
+            self.feed(Event::IdentityUnavailable);
+            return;
+        }
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        let guard = InFlight::new(&self.in_flight);
+        tokio::spawn(async move {
+            let _guard = guard;
+            let outcome = net.verify_identity(&id, &rrn, &template).await;
+            drop(template);
+            drop(rrn);
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Identity {
+                    session: session.0,
+                    message_id: id,
+                    outcome,
+                })))
+                .await;
+        });
+    }
+
+    pub(super) fn on_net(&mut self, done: NetDone) {
+        match done {
+            NetDone::Identity {
+                session,
+                message_id,
+                outcome,
+            } => {
+                let state = match &outcome {
+                    NetOutcome::Ok(_) => MessageState::Ok,
+                    NetOutcome::Failed(_) => MessageState::Failed,
+                    NetOutcome::Unknown => MessageState::Unknown,
+                };
+                self.settle(&message_id, state, None, None);
+                let Some(run) = &mut self.run else { return };
+                if run.machine.id().0 != session {
+                    return;
+                }
+                let event = match outcome {
+                    NetOutcome::Ok(token) => {
+                        run.token = Some(token);
+                        run.rrn = None; // wiped: the number is not needed any more
+                        Event::IdentityVerified
+                    }
+                    NetOutcome::Failed(NetFailure::FingerprintMismatch) => {
+                        Event::FingerprintMismatch
+                    }
+                    NetOutcome::Failed(_) | NetOutcome::Unknown => {
+                        run.rrn = None;
+                        Event::IdentityUnavailable
+                    }
+                };
+                self.feed(event);
+            }
+            NetDone::Fetched { session, lines } => self.on_fetched(session, lines),
+            NetDone::Reported {
+                message_id,
+                issue,
+                outcome,
+            } => {
+                let (state, ev) = match outcome {
+                    NetOutcome::Ok(ev) => (MessageState::Ok, Some(ev)),
+                    NetOutcome::Failed(f) => {
+                        warn!(?f, issue = issue.as_str(), "report refused");
+                        (MessageState::Failed, None)
+                    }
+                    NetOutcome::Unknown => (MessageState::Unknown, None),
+                };
+                self.settle(&message_id, state, None, ev);
+            }
+        }
+    }
+
+    pub(super) fn settle(
+        &mut self,
+        id: &str,
+        state: MessageState,
+        issue: Option<IssueNumber>,
+        ev: Option<crate::ports::Evidence>,
+    ) {
+        let s = Settlement {
+            state,
+            issue,
+            request_sha256: ev.map(|e| e.request_sha256),
+            reply_sha256: ev.map(|e| e.reply_sha256),
+            at_ms: self.now_ms(),
+        };
+        if let Err(e) = self.ledger.egov_settle(id, &s) {
+            error!(%e, "cannot record a message outcome");
+        }
+    }
+
+    pub(super) fn on_fetched(&mut self, session: u64, lines: Vec<(String, NetOutcome<Prepared>)>) {
+        let mut docs = Vec::new();
+        let mut failure = None;
+        for (id, outcome) in lines {
+            match outcome {
+                NetOutcome::Ok(p) => {
+                    self.settle(
+                        &id,
+                        MessageState::Ok,
+                        Some(p.issue.clone()),
+                        Some(p.evidence),
+                    );
+                    docs.push(p);
+                }
+                NetOutcome::Failed(f) => {
+                    self.settle(&id, MessageState::Failed, None, None);
+                    failure.get_or_insert(match f {
+                        NetFailure::NetworkDown => FetchFailure::NetworkDown,
+                        NetFailure::BackendDown(_) => FetchFailure::BackendDown,
+                        _ => FetchFailure::Refused,
+                    });
+                }
+                NetOutcome::Unknown => {
+                    self.settle(&id, MessageState::Unknown, None, None);
+                    failure.get_or_insert(FetchFailure::NetworkDown);
+                }
+            }
+        }
+        let resources = self.resources();
+        let Some(run) = &mut self.run else { return };
+        if run.machine.id().0 != session {
+            return;
+        }
+        if let Some(f) = failure {
+            // The documents that were fetched will not be printed: cancel their issues.
+            let issues: Vec<IssueNumber> = docs.iter().map(|d| d.issue.clone()).collect();
+            self.feed(Event::FetchFailed(f));
+            for issue in issues {
+                self.execute(Command::CancelIssue { issue }, None);
+            }
+            return;
+        }
+        run.pages_total = run
+            .lines
+            .iter()
+            .zip(&docs)
+            .map(|(l, d)| d.pages * u32::from(l.copies))
+            .sum();
+        let fetched = docs
+            .iter()
+            .map(|d| FetchedDoc {
+                issue: d.issue.clone(),
+                fee_per_copy: d.fee,
+                pages: Sheets::new(d.pages),
+            })
+            .collect();
+        run.prepared = docs;
+        self.feed(Event::Fetched {
+            documents: fetched,
+            resources,
+        });
+    }
+
+    pub(super) fn start_scan(&mut self) {
+        let Some(run) = &mut self.run else { return };
+        let Some(rrn) = run.rrn.clone() else { return };
+        run.scanning = true;
+        self.hw.scan_finger(rrn);
+    }
+
+    pub(super) fn start_fetch(&mut self, n: usize) {
+        let at = self.now_ms();
+        let Some(run) = &self.run else { return };
+        let session = run.machine.id();
+        let mut jobs = Vec::new();
+        for line in run.lines.iter().take(n) {
+            let id = uuid::Uuid::new_v4().to_string();
+            jobs.push((id, line.clone()));
+        }
+        for (id, line) in &jobs {
+            if let Err(e) = self.ledger.egov_sent(
+                id,
+                Service::FetchDocument,
+                Some(session),
+                Some(&line.code),
+                None,
+                at,
+            ) {
+                error!(%e, "cannot save a message id: not fetching");
+                self.feed(Event::FetchFailed(FetchFailure::NetworkDown));
+                return;
+            }
+        }
+        let token = run.token.clone();
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        let renderer = self.renderer.clone();
+        let signing = self.signing.clone();
+        let kiosk_id = self.settings.kiosk_id.clone();
+        let metrics = self.metrics.clone();
+        let guard = InFlight::new(&self.in_flight);
+        tokio::spawn(async move {
+            let _guard = guard;
+            let mut out = Vec::new();
+            for (id, line) in jobs {
+                let req = FetchRequest {
+                    code: line.code.clone(),
+                    agency: line.agency.clone(),
+                    options: line.options.clone(),
+                    token: if line.needs_identity {
+                        token.clone()
+                    } else {
+                        None
+                    },
+                    address: line.address.clone(),
+                };
+                let started = std::time::Instant::now();
+                let outcome = net.fetch_document(&id, &req).await;
+                metrics.egov_latency("fetch-document", started.elapsed());
+                let outcome = match outcome {
+                    NetOutcome::Ok(doc) => {
+                        let renderer = renderer.clone();
+                        let signing = signing.clone();
+                        let kiosk_id = kiosk_id.clone();
+                        let line = line.clone();
+                        let rendered = tokio::task::spawn_blocking(move || {
+                            render(&renderer, &signing, &kiosk_id, &line, doc, at)
+                        })
+                        .await;
+                        match rendered {
+                            Ok(Ok(p)) => NetOutcome::Ok(p),
+                            Ok(Err(e)) => NetOutcome::Failed(NetFailure::BadReply(e)),
+                            Err(e) => NetOutcome::Failed(NetFailure::BadReply(e.to_string())),
+                        }
+                    }
+                    NetOutcome::Failed(f) => NetOutcome::Failed(f),
+                    NetOutcome::Unknown => NetOutcome::Unknown,
+                };
+                let stop = !matches!(outcome, NetOutcome::Ok(_));
+                out.push((id, outcome));
+                if stop {
+                    break;
+                }
+            }
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Fetched {
+                    session: session.0,
+                    lines: out,
+                })))
+                .await;
+        });
+    }
+
+    pub(super) fn report(&mut self, issue: IssueNumber, confirm_pages: Option<u32>) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let service = if confirm_pages.is_some() {
+            Service::ConfirmIssued
+        } else {
+            Service::CancelIssue
+        };
+        let session = self.run.as_ref().map(|r| r.machine.id());
+        if let Err(e) =
+            self.ledger
+                .egov_sent(&id, service, session, None, Some(&issue), self.now_ms())
+        {
+            error!(%e, "cannot save a message id; the reconciler will report it");
+            return;
+        }
+        let net = self.net.clone();
+        let tx = self.tx.clone();
+        let guard = InFlight::new(&self.in_flight);
+        tokio::spawn(async move {
+            let _guard = guard;
+            let outcome = match confirm_pages {
+                Some(p) => net.confirm_issued(&id, &issue, p).await,
+                None => net.cancel_issue(&id, &issue).await,
+            };
+            let _ = tx
+                .send(Msg::Input(Input::Net(NetDone::Reported {
+                    message_id: id,
+                    issue,
+                    outcome,
+                })))
+                .await;
+        });
+    }
+}
+
+pub(super) fn render(
+    renderer: &Renderer,
+    signing: &SigningKey,
+    kiosk_id: &str,
+    line: &Line,
+    doc: crate::ports::FetchedDocument,
+    at_ms: i64,
+) -> Result<Prepared, String> {
+    kiosk_render::check_data(&doc.data).map_err(|e| e.to_string())?;
+    let req = RenderRequest {
+        code: line.code.clone(),
+        issue_number: doc.issue.clone(),
+        issued_at: IssuedAt::from_unix(at_ms.div_euclid(1000)).map_err(|e| e.to_string())?,
+        kiosk_id: kiosk_id.to_owned(),
+        options: line.options.clone(),
+        data: doc.data,
+    };
+    let r = renderer.render(&req, signing).map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        issue: doc.issue,
+        fee: doc.fee,
+        pages: u32::try_from(r.pages).map_err(|e| e.to_string())?,
+        pdf: Arc::new(r.pdf),
+        evidence: doc.evidence,
+    })
+}
+
+pub(super) fn receipt_lines(r: &Receipt, kiosk: &str, at_ms: i64) -> (Vec<String>, Option<String>) {
+    let when = IssuedAt::from_unix(at_ms.div_euclid(1000))
+        .map(|t| t.display_kst())
+        .unwrap_or_default();
+    let mut lines = vec![
+        "무인민원발급기 영수증".to_owned(),
+        format!("{kiosk} #{}", r.session.0),
+        when,
+        "--------------------------------".to_owned(),
+    ];
+    for l in &r.lines {
+        lines.push(format!("{} x{}", l.code, l.copies));
+        lines.push(format!(
+            "  {}  {}",
+            l.issue,
+            Won::new(l.fee_per_copy.get() * u64::from(l.copies))
+        ));
+    }
+    lines.push("--------------------------------".to_owned());
+    lines.push(format!("투입 {}", r.inserted));
+    lines.push(format!("수수료 {}", r.fees));
+    lines.push(format!("거스름 {}", r.paid_back));
+    let iou = (!r.owed.is_zero()).then(|| format!("미지급 거스름 {} - 직원에게 문의", r.owed));
+    (lines, iou)
+}
