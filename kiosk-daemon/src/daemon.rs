@@ -135,6 +135,12 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         },
         queue,
     )?;
+    let mut kiosk = kiosk;
+    if devices.unresolved > 0 {
+        kiosk.hold_money("recovery: a device could not say what it did");
+    } else if devices.unexplained_notes > 0 {
+        kiosk.hold_money("recovery: the stacker holds notes the books do not");
+    }
     let orchestrator = tokio::spawn(kiosk.run(rx));
 
     // Reconcile what earlier runs left with the network, on a connection of its own

@@ -5,7 +5,7 @@
 //! their wire protocols in kiosk-devices, and the daemon end to end against the
 //! simulators in `tests/`.
 
-use kiosk_core::session::PrintFault;
+use kiosk_core::session::{Event, PrintFault};
 use kiosk_core::{Coin, IssueNumber, Note, Sheets, Won};
 use kiosk_render::{TemplateSet, synthetic_data};
 use std::collections::BTreeMap;
@@ -123,7 +123,7 @@ impl Hardware for FakeHardware {
         if let Ok(mut w) = self.world.lock() {
             w.returned.push(note);
         }
-        self.send(Input::NoteReturned(note));
+        self.send(Input::Event(Event::NoteReturned(note)));
     }
     fn dispense(&mut self, coin: Coin, count: u32, intent: String) {
         let (paid, counter) = match self.world.lock() {
@@ -162,16 +162,16 @@ impl Hardware for FakeHardware {
         let mut v = Vec::new();
         let ok_pages = jam.map_or(pages, |j| j.min(pages));
         for _ in 0..ok_pages {
-            v.push(Input::PagePrinted { job });
+            v.push(Input::Event(Event::PagePrinted { job }));
         }
         if ok_pages == pages {
-            v.push(Input::CopyCompleted { job });
+            v.push(Input::Event(Event::CopyCompleted { job }));
         } else {
-            v.push(Input::PrintFailed {
+            v.push(Input::Event(Event::PrintFailed {
                 job,
                 fault: PrintFault::Jam,
                 spoiled: Sheets::new(1),
-            });
+            }));
         }
         self.send_all(v);
     }

@@ -6,7 +6,7 @@
 //! whole: a payout whose result is unknown counts as unpaid (an IOU, checked by staff), a
 //! stack command that fails counts as a returned note only if the driver says so.
 
-use kiosk_core::session::PrintFault;
+use kiosk_core::session::{Event, PrintFault};
 use kiosk_core::{Coin, Note, Sheets};
 use kiosk_devices::api::{DeviceHandle, QueueSizes};
 use kiosk_devices::cctalk::acceptor::{
@@ -183,6 +183,14 @@ impl SerialHardware {
                         warn!(%reason, "coin acceptor offline");
                         note(&t, "coin-acceptor", false).await
                     }
+                    AcceptorEvent::FraudAttempt { code } => {
+                        warn!(
+                            incident = "coin-fraud",
+                            code, "the coin acceptor reported fraud"
+                        );
+                        let device = "coin-acceptor";
+                        send(&t, Input::Device(DeviceNote::Fraud { device })).await
+                    }
                     AcceptorEvent::CounterStoreFailed { reason, uncredited } => {
                         warn!(%reason, coins = uncredited.len(), "coin counter store failed");
                     }
@@ -212,6 +220,11 @@ impl SerialHardware {
                             note(&t, "hopper", true).await
                         }
                         H::Online => note(&t, "hopper", true).await,
+                        H::FraudAttempt { bits } => {
+                            warn!(incident = "hopper-fraud", bits, "a hopper reported fraud");
+                            let device = "hopper";
+                            send(&t, Input::Device(DeviceNote::Fraud { device })).await
+                        }
                         H::Offline { .. } => note(&t, "hopper", false).await,
                         _ => {}
                     }
@@ -231,7 +244,7 @@ impl SerialHardware {
         tokio::spawn(async move {
             while let Some(e) = vev.recv().await {
                 match e.body {
-                    NoteEvent::Escrowed(n) => send(&t, Input::NoteEscrowed(n)).await,
+                    NoteEvent::Escrowed(n) => send(&t, Input::Event(Event::NoteEscrowed(n))).await,
                     NoteEvent::Identified { serial, .. } => vs.store(serial, Ordering::SeqCst),
                     // The one money-in event: booked under its stacked counter, so the
                     // stack command's own answer (below) cannot book it a second time.
@@ -256,6 +269,8 @@ impl SerialHardware {
                     }
                     NoteEvent::FraudAttempt { note } => {
                         warn!(incident = "note-fraud", ?note, "a note was pulled back");
+                        let device = "bill-validator";
+                        send(&t, Input::Device(DeviceNote::Fraud { device })).await
                     }
                     _ => {}
                 }
@@ -307,7 +322,7 @@ impl SerialHardware {
                             }
                         }
                         for job in pages {
-                            send(&t, Input::PagePrinted { job }).await;
+                            send(&t, Input::Event(Event::PagePrinted { job })).await;
                         }
                     }
                     A4Event::Ready(s) | A4Event::StatusChanged(s) => {
@@ -455,18 +470,18 @@ impl Hardware for SerialHardware {
                             serial: vs.load(Ordering::SeqCst),
                             stacked,
                         },
-                        Some(ValidatorPayload::Returned(n)) => Input::NoteReturned(n),
+                        Some(ValidatorPayload::Returned(n)) => Input::Event(Event::NoteReturned(n)),
                         _ => {
                             // Not stacked and not known to be returned: the validator gives an
                             // escrowed note back when a stack fails (SSP).
                             warn!(detail = %c.detail, "stack failed; note returned");
-                            Input::NoteReturned(note)
+                            Input::Event(Event::NoteReturned(note))
                         }
                     }
                 }
                 Err(e) => {
                     warn!(%e, "stack not queued; note returned");
-                    Input::NoteReturned(note)
+                    Input::Event(Event::NoteReturned(note))
                 }
             };
             send(&tx, input).await;
@@ -485,9 +500,9 @@ impl Hardware for SerialHardware {
                         serial: vs.load(Ordering::SeqCst),
                         stacked,
                     },
-                    _ => Input::NoteReturned(note),
+                    _ => Input::Event(Event::NoteReturned(note)),
                 },
-                Err(_) => Input::NoteReturned(note),
+                Err(_) => Input::Event(Event::NoteReturned(note)),
             };
             send(&tx, input).await;
         });
@@ -574,10 +589,10 @@ impl Hardware for SerialHardware {
             let done = if ok { pages } else { done.min(pages) };
             while j.reported < done {
                 j.reported += 1;
-                send(&tx, Input::PagePrinted { job }).await;
+                send(&tx, Input::Event(Event::PagePrinted { job })).await;
             }
             if ok {
-                send(&tx, Input::CopyCompleted { job }).await;
+                send(&tx, Input::Event(Event::CopyCompleted { job })).await;
             } else {
                 let fault = match &status {
                     Some(s) if s.has(&Condition::MediaJam) => PrintFault::Jam,
@@ -591,11 +606,11 @@ impl Hardware for SerialHardware {
                     Sheets::new(u32::from(fault == PrintFault::Jam && j.reported < pages));
                 send(
                     &tx,
-                    Input::PrintFailed {
+                    Input::Event(Event::PrintFailed {
                         job,
                         fault,
                         spoiled,
-                    },
+                    }),
                 )
                 .await;
             }

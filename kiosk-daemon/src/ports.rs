@@ -6,8 +6,8 @@
 //! come back as [`Input`]s on the orchestrator's one queue, in the order the world
 //! produced them, exactly like a real device's events.
 
-use kiosk_core::session::PrintFault;
-use kiosk_core::{Coin, DocCode, IssueNumber, Note, Sheets, Won};
+use kiosk_core::session::Event;
+use kiosk_core::{Coin, DocCode, IssueNumber, Note, Won};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -49,8 +49,6 @@ pub enum Input {
     },
     /// The acceptor reset: its counter is back at 0.
     CoinAcceptorReset,
-    /// A note is held in escrow.
-    NoteEscrowed(Note),
     /// The validator credited a note: its stacked counter is its device key.
     NoteCredited {
         /// The note.
@@ -60,8 +58,6 @@ pub enum Input {
         /// The validator's stacked counter including this note.
         stacked: u32,
     },
-    /// The note in escrow went back to the citizen.
-    NoteReturned(Note),
     /// A hopper finished a payout.
     HopperSettled {
         /// The coin.
@@ -82,25 +78,10 @@ pub enum Input {
         /// The counter.
         counter: u8,
     },
-    /// A page of a print job came out.
-    PagePrinted {
-        /// The job.
-        job: u32,
-    },
-    /// A print job completed.
-    CopyCompleted {
-        /// The job.
-        job: u32,
-    },
-    /// A print job failed.
-    PrintFailed {
-        /// The job.
-        job: u32,
-        /// Why.
-        fault: PrintFault,
-        /// Sheets taken from the tray but not delivered.
-        spoiled: Sheets,
-    },
+    /// A device event the session takes as it is: a note in escrow or handed back, a
+    /// page out, a copy completed, a print job failed. Pages are named by the
+    /// orchestrator (session, job, page), so they need no device identity here.
+    Event(Event),
     /// The fingerprint scanner read a finger (or failed to).
     FingerScanned(Result<Zeroizing<Vec<u8>>, String>),
     /// A state change of a device worth showing or acting on.
@@ -177,6 +158,12 @@ pub enum DeviceNote {
     },
     /// The validator's stacker is full.
     StackerFull,
+    /// A money device reported tampering (a note pulled back while stacking, a coin on a
+    /// string, a hopper's opto fraud bits): nothing was credited for it.
+    Fraud {
+        /// Which device.
+        device: &'static str,
+    },
 }
 
 /// The devices, as the orchestrator commands them.

@@ -12,7 +12,7 @@
 //!
 //! Test support: no kiosk runs this.
 
-use kiosk_core::session::PrintFault;
+use kiosk_core::session::{Event, PrintFault};
 use kiosk_core::{Coin, Note, Sheets};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -124,7 +124,8 @@ impl SimWorld {
             return;
         }
         self.escrow = Some(note);
-        self.outbox.push_back(Input::NoteEscrowed(note));
+        self.outbox
+            .push_back(Input::Event(Event::NoteEscrowed(note)));
     }
 
     /// The next print job jams after `pages` pages.
@@ -165,7 +166,9 @@ impl SimWorld {
                 });
             }
         }
-        if gap > 0 {
+        // With no resume point the driver takes the device's counter as its baseline and
+        // reports it, so the daemon records one before any coin can come.
+        if gap > 0 || acceptor_resume.is_none() {
             self.outbox.push_back(Input::CoinCounter {
                 serial: SERIAL,
                 counter: self.acceptor_counter,
@@ -219,7 +222,7 @@ impl Hardware for SimHardware {
     fn return_note(&mut self, note: Note) {
         self.with(|w| {
             if w.escrow.take() == Some(note) {
-                w.outbox.push_back(Input::NoteReturned(note));
+                w.outbox.push_back(Input::Event(Event::NoteReturned(note)));
             }
         });
     }
@@ -269,7 +272,7 @@ impl Hardware for SimHardware {
                 },
             );
             for _ in 0..out {
-                w.outbox.push_back(Input::PagePrinted { job });
+                w.outbox.push_back(Input::Event(Event::PagePrinted { job }));
             }
             if out == pages {
                 // The job name is S<session>-<issue>-<copy>.
@@ -279,14 +282,15 @@ impl Hardware for SimHardware {
                     .map(|(issue, _)| issue.to_owned())
                     .unwrap_or_default();
                 *w.physical.copies.entry(issue).or_default() += 1;
-                w.outbox.push_back(Input::CopyCompleted { job });
+                w.outbox
+                    .push_back(Input::Event(Event::CopyCompleted { job }));
             } else {
                 w.physical.jammed += 1;
-                w.outbox.push_back(Input::PrintFailed {
+                w.outbox.push_back(Input::Event(Event::PrintFailed {
                     job,
                     fault: PrintFault::Jam,
                     spoiled: Sheets::new(1),
-                });
+                }));
             }
         });
     }

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use kiosk_catalog::{Catalog, KioskCatalog, Overrides};
-use kiosk_core::session::SessionConfig;
+use kiosk_core::session::{Event, SessionConfig};
 use kiosk_core::{Account, Coin, Note, Transfer, TransferCode};
 use kiosk_daemon::clock::{Clock, ManualClock};
 use kiosk_daemon::doubles::{FakeHardware, FakeNetwork, World};
@@ -179,7 +179,8 @@ async fn a_purchase_with_a_note_pays_change_and_books_everything() {
         .await;
     let due = r.h.view.borrow().session.as_ref().unwrap().due;
     assert_eq!(due, 400, "two copies at 200 won");
-    r.input(Input::NoteEscrowed(Note::W1000)).await;
+    r.input(Input::Event(Event::NoteEscrowed(Note::W1000)))
+        .await;
     r.until("done", |s| state(s) == "done").await;
     let s = r.h.view.borrow().clone();
     let ended = s.session.unwrap().ended.unwrap();

@@ -407,6 +407,18 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         true
     }
 
+    /// Takes no more money until staff have looked: the acceptors are inhibited and no
+    /// session starts (a fraud alarm, lost coin events, notes or payouts recovery could
+    /// not explain). The session running finishes; a restart after the visit clears it.
+    pub fn hold_money(&mut self, reason: &str) {
+        error!(
+            incident = "money-held",
+            reason, "the kiosk takes no money until staff look"
+        );
+        self.out_of_service = Some(reason.to_owned());
+        self.hw.set_acceptors(false);
+    }
+
     /// The screen as last published.
     pub fn view_now(&self) -> Snapshot {
         self.view.borrow().clone()
@@ -506,16 +518,11 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                     self.book_ops(&[Op::Cursor(c)]);
                 }
             }
-            Input::NoteEscrowed(n) => self.feed_money(Event::NoteEscrowed(n), None, Vec::new()),
             Input::NoteCredited {
                 note,
                 serial,
                 stacked,
             } => self.on_note_credited(note, serial, stacked),
-            Input::NoteReturned(n) => {
-                let side = self.settle_stack(0);
-                self.feed_with(Event::NoteReturned(n), None, side);
-            }
             Input::HopperSettled {
                 coin,
                 paid,
@@ -544,39 +551,41 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             Input::HopperCounter { coin, counter } => {
                 self.hopper_counters.insert(coin, counter);
             }
-            Input::PagePrinted { job } => {
+            Input::Event(e) => self.on_event(e),
+            Input::FingerScanned(result) => self.on_scanned(result),
+            Input::Device(note) => self.on_device(note),
+            Input::Net(done) => self.on_net(done),
+            Input::Tick => self.on_tick(),
+        }
+    }
+
+    /// A device event the session takes as it is, with what the orchestrator adds: the
+    /// sheet's key for a page, the intent a copy or a note settles.
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::NoteEscrowed(_) => self.feed_money(e, None, Vec::new()),
+            Event::NoteReturned(_) => {
+                let side = self.settle_stack(0);
+                self.feed_with(e, None, side);
+            }
+            Event::PagePrinted { job } => {
                 let Some(run) = &mut self.run else { return };
                 run.pages_done += 1;
                 let page = run.job_pages.entry(job).or_insert(0);
                 *page += 1;
                 let key = keys::sheet_key(run.machine.id(), job, *page);
-                self.feed_with(Event::PagePrinted { job }, Some(key), Vec::new());
+                self.feed_with(e, Some(key), Vec::new());
             }
-            Input::CopyCompleted { job } => {
+            Event::CopyCompleted { job } => {
                 let side = self.settle_print(job, None);
-                self.feed_with(Event::CopyCompleted { job }, None, side)
+                self.feed_with(e, None, side)
             }
-            Input::PrintFailed {
-                job,
-                fault,
-                spoiled,
-            } => {
+            Event::PrintFailed { job, .. } => {
                 self.metrics.incident("print-failed");
                 let side = self.settle_print(job, Some(0));
-                self.feed_with(
-                    Event::PrintFailed {
-                        job,
-                        fault,
-                        spoiled,
-                    },
-                    None,
-                    side,
-                )
+                self.feed_with(e, None, side)
             }
-            Input::FingerScanned(result) => self.on_scanned(result),
-            Input::Device(note) => self.on_device(note),
-            Input::Net(done) => self.on_net(done),
-            Input::Tick => self.on_tick(),
+            other => warn!(event = other.name(), "not a device event: ignored"),
         }
     }
 
@@ -592,6 +601,10 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             DeviceNote::StackerFull => {
                 warn!(incident = "stacker-full", "the note stacker is full");
                 self.stacker_full = true;
+            }
+            DeviceNote::Fraud { device } => {
+                self.metrics.incident("fraud");
+                self.hold_money(&format!("money devices: fraud reported by the {device}"));
             }
             _ => {}
         }

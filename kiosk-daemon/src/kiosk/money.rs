@@ -102,8 +102,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             "coin events were lost: known coins booked to suspense; money taken out of service"
         );
         self.metrics.incident("coin-events-lost");
-        self.out_of_service = Some("money devices: coin events lost".into());
-        self.hw.set_acceptors(false);
+        self.hold_money("money devices: coin events lost");
     }
 
     /// A note credited: named by the validator's stacked counter. Whether it arrives as
