@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Api, assert_no_personal_data, check_books, stack};
+use common::{Api, assert_no_personal_data, check_books, check_physical, stack};
 use kiosk_core::Coin;
 use serde_json::json;
 
@@ -81,6 +81,8 @@ async fn purchases_with_coins_a_note_a_free_document_and_a_basket() {
         "clean stop exits 0"
     );
     let (inserted, fees, back, owed) = check_books(dir.path());
+    let physical = check_physical(dir.path(), &c).await;
+    assert_eq!(physical.coins_in + physical.notes_in, 200 + 1000 + 5000);
     assert_eq!(inserted, 200 + 1000 + 5000);
     assert_eq!((fees + back, owed), (inserted, 0));
     assert_no_personal_data(dir.path(), &people);
@@ -152,6 +154,7 @@ async fn a_jam_mid_document_refunds_the_unprinted_copy() {
     assert_eq!(end["paid_back"], 300, "{end}");
     s.stop_daemon().await.unwrap();
     check_books(dir.path());
+    check_physical(dir.path(), &c).await;
     s.stop().await.unwrap();
 }
 
@@ -178,6 +181,7 @@ async fn a_dry_hopper_mid_change_becomes_an_iou() {
     );
     s.stop_daemon().await.unwrap();
     let (_, _, _, owed) = check_books(dir.path());
+    check_physical(dir.path(), &c).await;
     assert_eq!(owed, 300);
     s.stop().await.unwrap();
 }
@@ -204,6 +208,11 @@ async fn a_note_pulled_back_is_not_credited() {
     assert_eq!(end["fees"], 0, "{end}");
     s.stop_daemon().await.unwrap();
     let (inserted, ..) = check_books(dir.path());
+    let physical = check_physical(dir.path(), &c).await;
+    assert_eq!(
+        physical.notes_in, 0,
+        "the pulled-back note is not in the stacker"
+    );
     assert_eq!(inserted, 0, "a pulled-back note is not money in");
     s.stop().await.unwrap();
 }

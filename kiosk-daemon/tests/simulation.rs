@@ -124,6 +124,13 @@ impl Sim {
         recovery::settle_devices(&mut ledger, &hw, now)
             .await
             .unwrap();
+        if self.rng.random_range(0..1000) < self.crash_per_mille * 10 {
+            // Killed again while it settles what the last kill left: between settling
+            // with the devices and settling the money.
+            self.crashes += 1;
+            drop(ledger);
+            return Box::pin(self.boot()).await;
+        }
         recovery::settle_ledger(&mut ledger, now).unwrap();
         self.clock.advance(1_000);
         let before = self.clock.unix_ms();

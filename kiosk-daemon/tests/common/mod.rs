@@ -281,6 +281,39 @@ pub async fn check_physical(dir: &std::path::Path, c: &kiosk_daemon::stack::Cont
         pages, sheets_booked,
         "pages the printer printed vs sheets booked"
     );
+    // Every copy the printer finished went to its own session: the job name carries the
+    // session and the issue number, and the books put that issue in that session.
+    let mut session_of: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in l.entries_since(0, usize::MAX).unwrap() {
+        if let (Some(issue), Some(session)) = (e.issue.clone(), e.session) {
+            if e.code == "sheet-printed" {
+                let prev = session_of.insert(issue.clone(), session);
+                assert!(
+                    prev.is_none_or(|p| p == session),
+                    "issue {issue} printed for two sessions"
+                );
+            }
+        }
+    }
+    if let Ok(files) = std::fs::read_dir(dir.join("printed")) {
+        for f in files {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            // <job-id>-S<session>-<issue>-<copy>.pdf
+            let Some(rest) = name
+                .split_once("-S")
+                .map(|(_, r)| r.trim_end_matches(".pdf").to_owned())
+            else {
+                continue;
+            };
+            let (session, rest) = rest.split_once('-').unwrap();
+            let (issue, _copy) = rest.rsplit_once('-').unwrap();
+            assert_eq!(
+                session_of.get(issue).copied(),
+                Some(session.parse::<u64>().unwrap()),
+                "{name}: printed for a session the books do not give it to"
+            );
+        }
+    }
     Physical {
         coins_in,
         notes_in,
