@@ -210,6 +210,7 @@ impl Hardware for FakeHardware {
             job_id: 1,
             pages,
             ended,
+            aborted: false,
         }))
     }
     async fn cancel_job(&self, _job_id: i32) -> Result<(), String> {

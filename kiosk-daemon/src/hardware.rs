@@ -688,6 +688,7 @@ impl Hardware for SerialHardware {
                 job_id: j.job_id,
                 pages: j.pages_completed,
                 ended: j.state.is_terminal(),
+                aborted: j.state == kiosk_devices::ipp::JobState::Aborted,
             })),
             _ => Err(format!("find job: {}", c.detail)),
         }

@@ -121,6 +121,8 @@ pub struct JobFacts {
     pub pages: u32,
     /// Whether the job has ended (completed, canceled, aborted).
     pub ended: bool,
+    /// Whether the printer aborted it (a jam): a sheet left the tray and was not printed.
+    pub aborted: bool,
 }
 
 /// Device states the orchestrator keeps (for the self-check, the screen and metrics).

@@ -168,6 +168,17 @@ pub fn print_ops(
         )?;
         ops.push(Op::Post(doc(Entry::new(t, at_ms))));
     }
+    if job.is_some_and(|j| j.aborted) && pages < intent.amount {
+        // A jam: the sheet in the paper path left the tray and was never printed (the
+        // same one sheet the live path books when the driver reports the jam).
+        let t = Transfer::new(
+            Account::Spoiled,
+            Account::PaperTray,
+            1,
+            TransferCode::SheetSpoiled,
+        )?;
+        ops.push(Op::Post(doc(Entry::new(t, at_ms))));
+    }
     ops.push(Op::Settle {
         intent: intent.id.clone(),
         outcome: pages,

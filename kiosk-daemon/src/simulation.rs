@@ -335,6 +335,7 @@ impl Hardware for SimHardware {
                 job_id: 1,
                 pages: j.printed.min(j.pages),
                 ended: true,
+                aborted: j.printed < j.pages,
             }))
         })
     }
