@@ -120,6 +120,11 @@ async fn disabled_acceptor_rejects_and_credits_nothing() {
     assert_eq!(e, AcceptorEvent::CoinRejected { code: 2 });
     assert_eq!(credits_in(&before), 0);
     assert!(sim.state().accepted.is_empty());
+    assert_eq!(
+        sim.state().rejected,
+        1,
+        "the simulator counts the coin it sent back"
+    );
 }
 
 #[tokio::test]

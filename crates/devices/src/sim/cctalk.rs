@@ -133,6 +133,7 @@ struct Acceptor {
     counter: u8,
     events: VecDeque<(u8, u8)>,
     accepted: Vec<Coin>,
+    rejected: u32,
     serial: u32,
 }
 
@@ -147,8 +148,14 @@ impl Acceptor {
         let coin = Coin::from_value(Won::new(value))
             .ok_or_else(|| SimError::Invalid(format!("no {value}-won coin")))?;
         match self.positions.iter().position(|p| *p == Some(coin)) {
-            None => self.push(0, 1),
-            Some(i) if !self.master || self.inhibit & (1 << i) == 0 => self.push(0, 2),
+            None => {
+                self.rejected += 1;
+                self.push(0, 1)
+            }
+            Some(i) if !self.master || self.inhibit & (1 << i) == 0 => {
+                self.rejected += 1;
+                self.push(0, 2)
+            }
             Some(i) => {
                 self.accepted.push(coin);
                 self.push(i as u8 + 1, 1);
@@ -215,6 +222,9 @@ pub struct CoinAcceptorState {
     pub inhibit_mask: u16,
     /// Coins physically accepted, in order.
     pub accepted: Vec<Coin>,
+    /// Coins refused and sent back to the return cup (inhibited or unknown), ever.
+    #[serde(default)]
+    pub rejected: u32,
 }
 
 /// A simulated ccTalk coin acceptor with Korean coins in positions 1..=4
@@ -245,6 +255,7 @@ impl CoinAcceptorSim {
             counter: 0,
             events: VecDeque::new(),
             accepted: Vec::new(),
+            rejected: 0,
             serial: 0x0A_1B_2C,
         };
         let (dev, faults, runner, host) = start(dev, line)?;
@@ -308,6 +319,7 @@ impl CoinAcceptorSim {
             accepting: d.master,
             inhibit_mask: d.inhibit,
             accepted: d.accepted.clone(),
+            rejected: d.rejected,
         }
     }
 }
