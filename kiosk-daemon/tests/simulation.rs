@@ -474,7 +474,7 @@ async fn the_books_agree_with_the_machine_across_crashes_at_every_step() {
     let days: u32 = std::env::var("KIOSK_SIM_DAYS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(30);
     let seeds: Vec<u64> = match std::env::var("KIOSK_SIM_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
