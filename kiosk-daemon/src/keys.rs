@@ -76,6 +76,18 @@ pub fn advance(
     })
 }
 
+/// The validator's cursor once its stacked counter reads `stacked`: notes are named by
+/// that counter, so it is both the counter and the count of events.
+pub fn validator_cursor(serial: u32, stacked: u32, at_ms: i64) -> Cursor {
+    Cursor {
+        device: device::BILL_VALIDATOR.to_owned(),
+        serial: serial_text(serial),
+        counter: stacked,
+        events: u64::from(stacked),
+        at_ms,
+    }
+}
+
 fn key(s: String) -> DeviceKey {
     // Every key built here is ASCII letters, digits and ':' within 64 characters: the
     // parts are numbers, hex and validated issue numbers (at most 32 characters).

@@ -16,8 +16,8 @@
 
 use kiosk_core::{Account, Coin, Note, SessionId, Transfer, TransferCode};
 use kiosk_ledger::{
-    Cursor, Entry, IdempotencyKey, Intent, IntentKind, Ledger, LedgerError, MessageState, Op,
-    Resolve, Service, Settlement,
+    Entry, IdempotencyKey, Intent, IntentKind, Ledger, LedgerError, MessageState, Op, Resolve,
+    Service, Settlement,
 };
 use std::time::Duration;
 use tracing::{error, info, warn};
@@ -227,13 +227,11 @@ pub fn stack_ops(
                     .session(intent.session)
                     .key(idem(key.as_str())?),
             ));
-            ops.push(Op::Cursor(Cursor {
-                device: keys::device::BILL_VALIDATOR.into(),
-                serial: keys::serial_text(facts.serial),
-                counter: booked + 1,
-                events: u64::from(booked + 1),
+            ops.push(Op::Cursor(keys::validator_cursor(
+                facts.serial,
+                booked + 1,
                 at_ms,
-            }));
+            )));
         }
         (true, _, _) => {
             warn!(
@@ -274,13 +272,9 @@ pub async fn settle_devices<H: Hardware>(
         (Some(c), Some(f)) if c.serial == keys::serial_text(f.serial) => c.counter,
         // First start, or another validator: its counters are the starting point.
         (_, Some(f)) => {
-            ledger.apply(&[Op::Cursor(Cursor {
-                device: keys::device::BILL_VALIDATOR.into(),
-                serial: keys::serial_text(f.serial),
-                counter: f.stacked,
-                events: u64::from(f.stacked),
-                at_ms,
-            })])?;
+            ledger.apply(&[Op::Cursor(keys::validator_cursor(
+                f.serial, f.stacked, at_ms,
+            ))])?;
             f.stacked
         }
         (Some(c), None) => c.counter,
@@ -371,13 +365,9 @@ pub async fn settle_devices<H: Hardware>(
                 "the validator stacked notes the books do not hold: count the stacker"
             );
             done.unexplained_notes = n;
-            ledger.apply(&[Op::Cursor(Cursor {
-                device: keys::device::BILL_VALIDATOR.into(),
-                serial: keys::serial_text(f.serial),
-                counter: f.stacked,
-                events: u64::from(f.stacked),
-                at_ms,
-            })])?;
+            ledger.apply(&[Op::Cursor(keys::validator_cursor(
+                f.serial, f.stacked, at_ms,
+            ))])?;
         }
     }
     Ok(done)
@@ -684,13 +674,7 @@ mod tests {
         )
         .unwrap();
         l.apply(&[
-            Op::Cursor(Cursor {
-                device: keys::device::BILL_VALIDATOR.into(),
-                serial: keys::serial_text(FAKE_SERIAL),
-                counter: 0,
-                events: 0,
-                at_ms: 0,
-            }),
+            Op::Cursor(keys::validator_cursor(FAKE_SERIAL, 0, 0)),
             Op::Pending(
                 Entry::new(t, 1)
                     .session(S)
@@ -734,13 +718,7 @@ mod tests {
         )
         .unwrap();
         l.apply(&[
-            Op::Cursor(Cursor {
-                device: keys::device::BILL_VALIDATOR.into(),
-                serial: keys::serial_text(FAKE_SERIAL),
-                counter: 1,
-                events: 1,
-                at_ms: 0,
-            }),
+            Op::Cursor(keys::validator_cursor(FAKE_SERIAL, 1, 0)),
             Op::Pending(
                 Entry::new(t, 1)
                     .session(S)

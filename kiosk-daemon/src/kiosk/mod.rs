@@ -488,36 +488,14 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 serial,
                 counter,
             } => self.on_coin(coin, serial, counter),
-            Input::CoinCounter { serial, counter } => {
-                let at = self.now_ms();
-                let cur = self
-                    .ledger
-                    .cursor(keys::device::COIN_ACCEPTOR)
-                    .ok()
-                    .flatten();
-                if let Some(c) = keys::advance(
-                    cur.as_ref(),
-                    keys::device::COIN_ACCEPTOR,
-                    serial,
-                    counter,
-                    at,
-                ) {
-                    self.book_ops(&[Op::Cursor(c)]);
-                }
-            }
+            Input::CoinCounter { serial, counter } => self.on_coin_counter(serial, counter),
             Input::CoinsLost {
                 serial,
                 previous,
                 current,
                 coins,
             } => self.on_coins_lost(serial, previous, current, coins),
-            Input::CoinAcceptorReset => {
-                if let Ok(Some(mut c)) = self.ledger.cursor(keys::device::COIN_ACCEPTOR) {
-                    c.counter = 0;
-                    c.at_ms = self.now_ms();
-                    self.book_ops(&[Op::Cursor(c)]);
-                }
-            }
+            Input::CoinAcceptorReset => self.on_acceptor_reset(),
             Input::NoteCredited {
                 note,
                 serial,
@@ -529,25 +507,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 unpaid,
                 intent,
                 counter,
-            } => {
-                let mut side = vec![Op::Settle {
-                    intent: intent.clone(),
-                    outcome: paid,
-                    at_ms: self.now_ms(),
-                }];
-                if let Some(c) = counter {
-                    self.hopper_counters.insert(coin, c);
-                    side.push(Op::Cursor(kiosk_ledger::Cursor {
-                        device: keys::hopper_device(coin),
-                        serial: "0".into(),
-                        counter: u32::from(c),
-                        events: 0,
-                        at_ms: self.now_ms(),
-                    }));
-                }
-                let key = kiosk_core::DeviceKey::new(&intent).ok();
-                self.feed_with(Event::HopperSettled { coin, paid, unpaid }, key, side);
-            }
+            } => self.on_hopper_settled(coin, paid, unpaid, intent, counter),
             Input::HopperCounter { coin, counter } => {
                 self.hopper_counters.insert(coin, counter);
             }

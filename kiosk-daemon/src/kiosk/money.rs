@@ -5,22 +5,36 @@
 use super::*;
 
 impl<H: Hardware, N: Network> Kiosk<H, N> {
-    /// A coin: named by the acceptor's own counter; booked with the cursor in one
-    /// transaction, so a restart resumes exactly after the last coin booked.
-    pub(super) fn on_coin(&mut self, coin: kiosk_core::Coin, serial: u32, counter: u8) {
-        let at = self.now_ms();
-        let cur = self
-            .ledger
+    /// The acceptor's cursor as the journal holds it.
+    fn acceptor_cursor(&self) -> Option<kiosk_ledger::Cursor> {
+        self.ledger
             .cursor(keys::device::COIN_ACCEPTOR)
             .ok()
-            .flatten();
-        let Some(next) = keys::advance(
-            cur.as_ref(),
+            .flatten()
+    }
+
+    /// Where the acceptor's cursor goes for its event at `counter` after `from`; `None`
+    /// when the event is not new (a replay).
+    fn acceptor_step(
+        &self,
+        from: Option<&kiosk_ledger::Cursor>,
+        serial: u32,
+        counter: u8,
+    ) -> Option<kiosk_ledger::Cursor> {
+        keys::advance(
+            from,
             keys::device::COIN_ACCEPTOR,
             serial,
             counter,
-            at,
-        ) else {
+            self.now_ms(),
+        )
+    }
+
+    /// A coin: named by the acceptor's own counter; booked with the cursor in one
+    /// transaction, so a restart resumes exactly after the last coin booked.
+    pub(super) fn on_coin(&mut self, coin: kiosk_core::Coin, serial: u32, counter: u8) {
+        let cur = self.acceptor_cursor();
+        let Some(next) = self.acceptor_step(cur.as_ref(), serial, counter) else {
             warn!(
                 counter,
                 "a coin event already booked was reported again: refused"
@@ -35,6 +49,46 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         self.feed_money(Event::CoinCredited(coin), Some(key), vec![Op::Cursor(next)]);
     }
 
+    /// The acceptor's counter moved past events that are not money: the resume point
+    /// moves with it (or is first recorded: the driver's baseline at its first start).
+    pub(super) fn on_coin_counter(&mut self, serial: u32, counter: u8) {
+        let cur = self.acceptor_cursor();
+        if let Some(c) = self.acceptor_step(cur.as_ref(), serial, counter) {
+            self.book_ops(&[Op::Cursor(c)]);
+        }
+    }
+
+    /// The acceptor reset: its counter starts again from 0, its events count on.
+    pub(super) fn on_acceptor_reset(&mut self) {
+        if let Some(mut c) = self.acceptor_cursor() {
+            c.counter = 0;
+            c.at_ms = self.now_ms();
+            self.book_ops(&[Op::Cursor(c)]);
+        }
+    }
+
+    /// A payout ended: its coins are booked under the intent's id, with the intent's
+    /// settlement, in one transaction.
+    pub(super) fn on_hopper_settled(
+        &mut self,
+        coin: kiosk_core::Coin,
+        paid: u32,
+        unpaid: u32,
+        intent: String,
+        counter: Option<u8>,
+    ) {
+        let side = vec![Op::Settle {
+            intent: intent.clone(),
+            outcome: paid,
+            at_ms: self.now_ms(),
+        }];
+        if let Some(c) = counter {
+            self.hopper_counters.insert(coin, c);
+        }
+        let key = kiosk_core::DeviceKey::new(&intent).ok();
+        self.feed_with(Event::HopperSettled { coin, paid, unpaid }, key, side);
+    }
+
     /// Coins whose events fell out of the acceptor's buffer are gone from the books'
     /// view, but the ones still in it are physically in the machine: booked to suspense
     /// for staff, and the kiosk takes no more money until someone looks.
@@ -46,21 +100,11 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         coins: Vec<(u8, kiosk_core::Coin)>,
     ) {
         let at = self.now_ms();
-        let mut cur = self
-            .ledger
-            .cursor(keys::device::COIN_ACCEPTOR)
-            .ok()
-            .flatten();
+        let mut cur = self.acceptor_cursor();
         let mut ops = Vec::new();
         let mut known = 0u64;
         for (counter, coin) in coins {
-            let Some(next) = keys::advance(
-                cur.as_ref(),
-                keys::device::COIN_ACCEPTOR,
-                serial,
-                counter,
-                at,
-            ) else {
+            let Some(next) = self.acceptor_step(cur.as_ref(), serial, counter) else {
                 continue;
             };
             let debit = if self.settings.hopper_coins.contains(&coin) {
@@ -82,13 +126,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             known += coin.value().get();
             cur = Some(next);
         }
-        if let Some(c) = keys::advance(
-            cur.as_ref(),
-            keys::device::COIN_ACCEPTOR,
-            serial,
-            current,
-            at,
-        ) {
+        if let Some(c) = self.acceptor_step(cur.as_ref(), serial, current) {
             ops.push(Op::Cursor(c));
         } else if let Some(c) = cur {
             ops.push(Op::Cursor(c));
@@ -115,13 +153,11 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             return;
         }
         let mut side = self.settle_stack(1);
-        side.push(Op::Cursor(kiosk_ledger::Cursor {
-            device: keys::device::BILL_VALIDATOR.into(),
-            serial: keys::serial_text(serial),
-            counter: stacked,
-            events: u64::from(stacked),
-            at_ms: self.now_ms(),
-        }));
+        side.push(Op::Cursor(keys::validator_cursor(
+            serial,
+            stacked,
+            self.now_ms(),
+        )));
         self.feed_money(Event::NoteStacked(note), Some(key), side);
     }
 

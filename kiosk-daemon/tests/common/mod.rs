@@ -285,14 +285,14 @@ pub async fn check_physical(dir: &std::path::Path, c: &kiosk_daemon::stack::Cont
     // session and the issue number, and the books put that issue in that session.
     let mut session_of: std::collections::BTreeMap<String, u64> = Default::default();
     for e in l.entries_since(0, usize::MAX).unwrap() {
-        if let (Some(issue), Some(session)) = (e.issue.clone(), e.session) {
-            if e.code == "sheet-printed" {
-                let prev = session_of.insert(issue.clone(), session);
-                assert!(
-                    prev.is_none_or(|p| p == session),
-                    "issue {issue} printed for two sessions"
-                );
-            }
+        if let (Some(issue), Some(session), "sheet-printed") =
+            (e.issue.clone(), e.session, e.code.as_str())
+        {
+            let prev = session_of.insert(issue.clone(), session);
+            assert!(
+                prev.is_none_or(|p| p == session),
+                "issue {issue} printed for two sessions"
+            );
         }
     }
     if let Ok(files) = std::fs::read_dir(dir.join("printed")) {
