@@ -666,28 +666,7 @@ mod tests {
     #[tokio::test]
     async fn a_note_stacked_across_a_crash_is_booked_from_the_validators_counter() {
         let (_d, mut l) = ledger();
-        let t = Transfer::new(
-            Account::Escrow,
-            Account::SessionCredit,
-            1_000,
-            TransferCode::NoteEscrowed,
-        )
-        .unwrap();
-        l.apply(&[
-            Op::Cursor(keys::validator_cursor(FAKE_SERIAL, 0, 0)),
-            Op::Pending(
-                Entry::new(t, 1)
-                    .session(S)
-                    .key(IdempotencyKey::new("escrow:31:0").unwrap()),
-            ),
-            Op::Intent(intent(
-                "stack:31:0",
-                IntentKind::Stack,
-                "bill-validator",
-                1_000,
-            )),
-        ])
-        .unwrap();
+        stacking(&mut l, Note::W1000, 0);
         let (hw, _) = devices(World {
             stacked: vec![Note::W1000],
             ..World::default()
@@ -710,28 +689,7 @@ mod tests {
     #[tokio::test]
     async fn a_note_the_validator_did_not_stack_is_voided_and_an_unexplained_one_is_raised() {
         let (_d, mut l) = ledger();
-        let t = Transfer::new(
-            Account::Escrow,
-            Account::SessionCredit,
-            5_000,
-            TransferCode::NoteEscrowed,
-        )
-        .unwrap();
-        l.apply(&[
-            Op::Cursor(keys::validator_cursor(FAKE_SERIAL, 1, 0)),
-            Op::Pending(
-                Entry::new(t, 1)
-                    .session(S)
-                    .key(IdempotencyKey::new("escrow:31:0").unwrap()),
-            ),
-            Op::Intent(intent(
-                "stack:31:0",
-                IntentKind::Stack,
-                "bill-validator",
-                5_000,
-            )),
-        ])
-        .unwrap();
+        stacking(&mut l, Note::W5000, 1);
         let (hw, w) = devices(World {
             stacked: vec![Note::W1000],
             ..World::default()
@@ -750,6 +708,32 @@ mod tests {
                 .unexplained_notes,
             0
         );
+    }
+
+    /// A note of `session` S in escrow with its stack intent journaled, the validator's
+    /// cursor at `stacked`: the moment the kiosk told the validator to stack it.
+    fn stacking(l: &mut Ledger, note: Note, stacked: u32) {
+        let value = note.value().get();
+        let t = Transfer::new(
+            Account::Escrow,
+            Account::SessionCredit,
+            value,
+            TransferCode::NoteEscrowed,
+        )
+        .unwrap();
+        let key = IdempotencyKey::new("escrow:31:0").unwrap();
+        let stack = intent(
+            "stack:31:0",
+            IntentKind::Stack,
+            "bill-validator",
+            value as u32,
+        );
+        l.apply(&[
+            Op::Cursor(keys::validator_cursor(FAKE_SERIAL, stacked, 0)),
+            Op::Pending(Entry::new(t, 1).session(S).key(key)),
+            Op::Intent(stack),
+        ])
+        .unwrap();
     }
 
     fn print_intent(pages: u32) -> Intent {
