@@ -27,9 +27,10 @@ use kiosk_devices::ssp::validator::{
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
@@ -66,6 +67,12 @@ struct JobTrack {
 struct Jobs {
     by_name: BTreeMap<String, JobTrack>,
     by_id: BTreeMap<i32, JobTrack>,
+}
+
+/// Locks the job table, held only for a lookup (never across an await); a panic while
+/// it was held leaves plain data behind, still usable.
+fn lock(jobs: &Mutex<Jobs>) -> std::sync::MutexGuard<'_, Jobs> {
+    jobs.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The coin acceptor's resume point, read from the journal's cursor at start. Saving is
@@ -305,7 +312,7 @@ impl SerialHardware {
             while let Some(e) = pev.recv().await {
                 match e.body {
                     A4Event::Submitted { name, job_id } => {
-                        let mut g = track.lock().await;
+                        let mut g = lock(&track);
                         if let Some(j) = g.by_name.remove(&name) {
                             g.by_id.insert(job_id, j);
                         }
@@ -313,7 +320,7 @@ impl SerialHardware {
                     A4Event::Job(p) => {
                         let mut pages = Vec::new();
                         {
-                            let mut g = track.lock().await;
+                            let mut g = lock(&track);
                             if let Some(j) = g.by_id.get_mut(&p.job_id) {
                                 while j.reported < p.pages_completed.min(j.pages) {
                                     j.reported += 1;
@@ -550,9 +557,7 @@ impl Hardware for SerialHardware {
             pages,
         };
         // Registered before the job is submitted, so its Submitted event finds it.
-        if let Ok(mut g) = self.jobs.try_lock() {
-            g.by_name.insert(name.clone(), fresh);
-        }
+        lock(&self.jobs).by_name.insert(name.clone(), fresh);
         let pending = self.a4.submit(A4Command::Print(A4Job {
             name: name.clone(),
             pdf: pdf.as_ref().clone(),
@@ -567,7 +572,7 @@ impl Hardware for SerialHardware {
                 _ => None,
             };
             let mut j = {
-                let mut g = jobs.lock().await;
+                let mut g = lock(&jobs);
                 let by_name = g.by_name.remove(&name);
                 job_id
                     .and_then(|id| g.by_id.remove(&id))
