@@ -32,18 +32,18 @@ fn idem(k: &str) -> Result<IdempotencyKey, LedgerError> {
 }
 
 /// Asks a device, again while it is still starting (its driver answers "not
-/// initialised" until its start-up is done): at most 40 times, 250 ms apart.
+/// initialised" until its start-up is done): at most 200 times, 50 ms apart (10 s).
 async fn ask<T, F: std::future::Future<Output = Result<T, String>>>(
     mut f: impl FnMut() -> F,
 ) -> Result<T, String> {
     let mut last = String::new();
-    for attempt in 0..40 {
+    for attempt in 0..200 {
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) => last = e,
         }
-        if attempt < 39 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        if attempt < 199 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     Err(last)
