@@ -204,6 +204,32 @@ pub trait Hardware: Send + 'static {
     fn cancel_job(&self, job_id: i32) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// Makes the certificate a fetched document becomes: its PDF and how many pages it has.
+///
+/// A trait so the deterministic simulation, which judges money and paper and not PDFs,
+/// can keep a rendered certificate per type instead of typesetting thousands a minute;
+/// the daemon uses kiosk-render's engine ([`kiosk_render::Renderer`]).
+pub trait Typeset: Send + Sync + 'static {
+    /// The PDF and its page count for `req`, with the verification code signed by `key`.
+    fn typeset(
+        &self,
+        req: &kiosk_render::RenderRequest,
+        key: &kiosk_render::SigningKey,
+    ) -> Result<(Vec<u8>, usize), String>;
+}
+
+impl Typeset for kiosk_render::Renderer {
+    fn typeset(
+        &self,
+        req: &kiosk_render::RenderRequest,
+        key: &kiosk_render::SigningKey,
+    ) -> Result<(Vec<u8>, usize), String> {
+        self.render(req, key)
+            .map(|r| (r.pdf, r.pages))
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// How a network call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetOutcome<T> {

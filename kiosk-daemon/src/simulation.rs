@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use crate::keys::counter_distance;
-use crate::ports::{Hardware, HopperFacts, Input, JobFacts, ValidatorFacts};
+use crate::ports::{Hardware, HopperFacts, Input, JobFacts, Typeset, ValidatorFacts};
 
 /// The serial every simulated device reports.
 pub const SERIAL: u32 = 0x5107;
@@ -182,6 +182,48 @@ impl SimWorld {
                 counter: h.counter,
             });
         }
+    }
+}
+
+/// Typesets each document type (with its options) once for real and hands out that
+/// certificate again: the simulation judges money and paper, and real typesetting of
+/// every copy would be most of its time.
+pub struct OncePerType<T: Typeset> {
+    inner: T,
+    done: Mutex<BTreeMap<String, (Vec<u8>, usize)>>,
+}
+
+impl<T: Typeset> OncePerType<T> {
+    /// Around a real typesetter.
+    pub fn new(inner: T) -> OncePerType<T> {
+        OncePerType {
+            inner,
+            done: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl<T: Typeset> Typeset for OncePerType<T> {
+    fn typeset(
+        &self,
+        req: &kiosk_render::RenderRequest,
+        key: &kiosk_render::SigningKey,
+    ) -> Result<(Vec<u8>, usize), String> {
+        let which = format!("{}{:?}", req.code, req.options);
+        if let Some(done) = self
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&which)
+        {
+            return Ok(done.clone());
+        }
+        let made = self.inner.typeset(req, key)?;
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(which, made.clone());
+        Ok(made)
     }
 }
 

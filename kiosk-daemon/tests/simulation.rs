@@ -5,8 +5,9 @@
 //! devices' undelivered events lost exactly as a SIGKILL loses them. After every restart
 //! the books are judged against what the devices physically did.
 //!
-//! `KIOSK_SIM_SEED` replays one seed; `KIOSK_SIM_DAYS` sets the kiosk-days (a kiosk-day
-//! is 56 sessions, what a real machine prints in a day). A failure prints its seed.
+//! `KIOSK_SIM_SEED` replays one seed; `KIOSK_SIM_DAYS` sets the kiosk-days (100 by
+//! default; a kiosk-day is 56 sessions, what a real machine prints in a day, and one seed).
+//! A failure prints its seed. Figures: docs/BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,7 +21,7 @@ use kiosk_daemon::kiosk::{ApiRequest, Kiosk, Msg, Parts, Settings};
 use kiosk_daemon::metrics::Metrics;
 use kiosk_daemon::recovery;
 use kiosk_daemon::schedule::{ClockTime, Hours, RestartWindow, Schedule};
-use kiosk_daemon::simulation::{SimHardware, SimWorld};
+use kiosk_daemon::simulation::{OncePerType, SimHardware, SimWorld};
 use kiosk_ledger::{Entry, Ledger, Op};
 use kiosk_render::{KioskFont, Renderer, TemplateSet, demo_signing_key};
 use rand::rngs::StdRng;
@@ -46,7 +47,7 @@ fn root() -> PathBuf {
 
 struct Shared {
     catalog: Arc<KioskCatalog>,
-    renderer: Arc<Renderer>,
+    renderer: Arc<OncePerType<Renderer>>,
     templates: TemplateSet,
 }
 
@@ -55,7 +56,9 @@ fn shared() -> Shared {
     let catalog = Arc::new(KioskCatalog::new(catalog, Overrides::none()).unwrap());
     let templates = TemplateSet::load_dir(root().join("config/templates")).unwrap();
     let font = KioskFont::load(kiosk_render::DEFAULT_FONT_PATH).unwrap();
-    let renderer = Arc::new(Renderer::new(font, templates.clone()).unwrap());
+    let renderer = Arc::new(OncePerType::new(
+        Renderer::new(font, templates.clone()).unwrap(),
+    ));
     Shared {
         catalog,
         renderer,
@@ -469,27 +472,44 @@ async fn simulate(seed: u64, sessions: u32) -> (u32, u64) {
     (sim.crashes, sim.steps)
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn the_books_agree_with_the_machine_across_crashes_at_every_step() {
-    let days: u32 = std::env::var("KIOSK_SIM_DAYS")
+/// Runs `seeds` one after another on a runtime of its own (one thread: the simulation, not
+/// a scheduler, decides what happens next). Returns (crashes, steps).
+fn run_seeds(seeds: Vec<u64>) -> (u32, u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut crashes, mut steps) = (0, 0);
+        for seed in seeds {
+            let (c, s) = simulate(seed, 56).await;
+            crashes += c;
+            steps += s;
+        }
+        (crashes, steps)
+    })
+}
+
+#[test]
+fn the_books_agree_with_the_machine_across_crashes_at_every_step() {
+    let days: u64 = std::env::var("KIOSK_SIM_DAYS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(100);
     let seeds: Vec<u64> = match std::env::var("KIOSK_SIM_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
     {
         Some(s) => vec![s],
-        None => (0..u64::from(days)).map(|d| 20_261_204 + d).collect(),
+        None => (0..days).map(|d| 20_261_204 + d).collect(),
     };
     let started = std::time::Instant::now();
-    let mut crashes = 0;
-    let mut steps = 0;
-    for &seed in &seeds {
-        let (c, s) = simulate(seed, 56).await;
-        crashes += c;
-        steps += s;
-    }
+    // Each seed is a kiosk of its own: two threads take every other seed.
+    let (even, odd): (Vec<u64>, Vec<u64>) = seeds.iter().partition(|&&s| s % 2 == 0);
+    let other = std::thread::spawn(move || run_seeds(odd));
+    let (c1, s1) = run_seeds(even);
+    let (c2, s2) = other.join().unwrap();
+    let (crashes, steps) = (c1 + c2, s1 + s2);
     assert!(crashes > 0, "no crash was simulated");
     eprintln!(
         "{} kiosk-days, {crashes} crashes, {steps} steps in {:.1} s",

@@ -246,7 +246,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                         let kiosk_id = kiosk_id.clone();
                         let line = line.clone();
                         let rendered = tokio::task::spawn_blocking(move || {
-                            render(&renderer, &signing, &kiosk_id, &line, doc, at)
+                            render(renderer.as_ref(), &signing, &kiosk_id, &line, doc, at)
                         })
                         .await;
                         match rendered {
@@ -309,7 +309,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
 }
 
 pub(super) fn render(
-    renderer: &Renderer,
+    renderer: &dyn Typeset,
     signing: &SigningKey,
     kiosk_id: &str,
     line: &Line,
@@ -325,12 +325,12 @@ pub(super) fn render(
         options: line.options.clone(),
         data: doc.data,
     };
-    let r = renderer.render(&req, signing).map_err(|e| e.to_string())?;
+    let (pdf, pages) = renderer.typeset(&req, signing)?;
     Ok(Prepared {
         issue: doc.issue,
         fee: doc.fee,
-        pages: u32::try_from(r.pages).map_err(|e| e.to_string())?,
-        pdf: Arc::new(r.pdf),
+        pages: u32::try_from(pages).map_err(|e| e.to_string())?,
+        pdf: Arc::new(pdf),
         evidence: doc.evidence,
     })
 }

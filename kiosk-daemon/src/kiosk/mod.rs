@@ -22,7 +22,7 @@ use kiosk_ledger::{
     Entry, IdempotencyKey, Intent, IntentKind, Ledger, MessageState, Op, Resolve, Service,
     Settlement,
 };
-use kiosk_render::{IssuedAt, RenderRequest, Renderer, SigningKey};
+use kiosk_render::{IssuedAt, RenderRequest, SigningKey};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -35,6 +35,7 @@ use crate::keys;
 use crate::metrics::Metrics;
 use crate::ports::{
     DeviceNote, FetchRequest, Hardware, Input, NetDone, NetFailure, NetOutcome, Network, Prepared,
+    Typeset,
 };
 use crate::schedule::{Phase, Schedule};
 mod issuing;
@@ -207,7 +208,7 @@ pub struct Kiosk<H: Hardware, N: Network> {
     settings: Settings,
     ledger: Ledger,
     catalog: Arc<KioskCatalog>,
-    renderer: Arc<Renderer>,
+    renderer: Arc<dyn Typeset>,
     signing: Arc<SigningKey>,
     hw: H,
     net: Arc<N>,
@@ -255,7 +256,7 @@ pub struct Parts<H, N> {
     /// The catalog with this district's overrides.
     pub catalog: Arc<KioskCatalog>,
     /// The renderer.
-    pub renderer: Arc<Renderer>,
+    pub renderer: Arc<dyn Typeset>,
     /// The key that signs the verification QR code.
     pub signing: Arc<SigningKey>,
     /// The devices.
