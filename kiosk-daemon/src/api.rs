@@ -38,6 +38,89 @@ pub struct ApiState {
     pub ui_dir: PathBuf,
     /// Spoken audio, cached.
     pub speech: Arc<SpeechCache>,
+    /// The `Host` values this API answers to (see [`loopback_hosts`]).
+    pub hosts: Arc<Vec<String>>,
+}
+
+/// The `Host` header values of an API bound to `addr`: the address itself and
+/// `localhost` with the same port. Anything else is another name pointing at the kiosk
+/// (DNS rebinding) and is refused.
+pub fn loopback_hosts(addr: std::net::SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    vec![addr.to_string(), format!("localhost:{port}")]
+}
+
+/// Why a request is refused before it reaches a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The `Host` is not the API's own (DNS rebinding).
+    ForeignHost,
+    /// The `Origin` is another site's (a page elsewhere posting to the kiosk).
+    ForeignOrigin,
+    /// A body that is not `application/json` (what a form or a no-cors fetch can send).
+    NotJson,
+}
+
+/// Whether a request may reach the API: the pure rule behind the middleware. A browser
+/// always sends `Origin` on a cross-site POST and cannot forge `Host`, so the kiosk's own
+/// page passes and another page, or another name for 127.0.0.1, does not.
+pub fn admit(
+    method: &axum::http::Method,
+    host: Option<&str>,
+    origin: Option<&str>,
+    content_type: Option<&str>,
+    has_body: bool,
+    allowed: &[String],
+) -> Result<(), Refusal> {
+    let host = host.ok_or(Refusal::ForeignHost)?;
+    if !allowed.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return Err(Refusal::ForeignHost);
+    }
+    if let Some(o) = origin {
+        let own = o
+            .strip_prefix("http://")
+            .is_some_and(|h| allowed.iter().any(|a| a.eq_ignore_ascii_case(h)));
+        if !own {
+            return Err(Refusal::ForeignOrigin);
+        }
+    }
+    let writes = !matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if writes && has_body {
+        let json = content_type
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Refusal::NotJson);
+        }
+    }
+    Ok(())
+}
+
+async fn guard(
+    State(st): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let h = req.headers();
+    let text = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let has_body = text(header::CONTENT_LENGTH).is_some_and(|l| l != "0")
+        || h.contains_key(header::TRANSFER_ENCODING);
+    match admit(
+        req.method(),
+        text(header::HOST),
+        text(header::ORIGIN),
+        text(header::CONTENT_TYPE),
+        has_body,
+        &st.hosts,
+    ) {
+        Ok(()) => next.run(req).await,
+        Err(Refusal::ForeignHost) => error(421, "foreign-host", "not this kiosk's address"),
+        Err(Refusal::ForeignOrigin) => error(403, "foreign-origin", "not this kiosk's page"),
+        Err(Refusal::NotJson) => error(415, "not-json", "bodies are application/json"),
+    }
 }
 
 /// How often the event stream proves it is alive.
@@ -66,6 +149,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(index))
         .route("/{*path}", get(static_file))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
@@ -394,4 +478,90 @@ pub fn documents_json(catalog: &kiosk_catalog::KioskCatalog) -> serde_json::Valu
         })
         .collect();
     json!({"domains": domains, "documents": docs})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    fn allowed() -> Vec<String> {
+        loopback_hosts("127.0.0.1:7300".parse().unwrap())
+    }
+
+    #[test]
+    fn the_kiosks_own_page_and_plain_clients_are_admitted() {
+        let a = allowed();
+        let json = Some("application/json; charset=utf-8");
+        let ok = |m, h, o, c, b| admit(&m, h, o, c, b, &a);
+        assert_eq!(
+            ok(Method::GET, Some("127.0.0.1:7300"), None, None, false),
+            Ok(())
+        );
+        assert_eq!(
+            ok(Method::GET, Some("localhost:7300"), None, None, false),
+            Ok(())
+        );
+        let page = Some("http://127.0.0.1:7300");
+        assert_eq!(
+            ok(Method::POST, Some("127.0.0.1:7300"), page, json, true),
+            Ok(())
+        );
+        // A POST with no body (confirm, cancel) needs no content type.
+        assert_eq!(
+            ok(Method::POST, Some("127.0.0.1:7300"), page, None, false),
+            Ok(())
+        );
+        assert_eq!(
+            ok(Method::DELETE, Some("LOCALHOST:7300"), None, None, false),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn other_names_other_pages_and_other_bodies_are_refused() {
+        let a = allowed();
+        let json = Some("application/json");
+        let host = Some("127.0.0.1:7300");
+        let r = |m, h, o, c, b| admit(&m, h, o, c, b, &a);
+        // DNS rebinding: another name for 127.0.0.1, or another port.
+        assert_eq!(
+            r(Method::GET, Some("evil.example"), None, None, false),
+            Err(Refusal::ForeignHost)
+        );
+        assert_eq!(
+            r(Method::GET, Some("127.0.0.1:8080"), None, None, false),
+            Err(Refusal::ForeignHost)
+        );
+        assert_eq!(
+            r(Method::GET, None, None, None, false),
+            Err(Refusal::ForeignHost)
+        );
+        // Another site's page.
+        for o in [
+            "http://evil.example",
+            "https://127.0.0.1:7300",
+            "null",
+            "http://127.0.0.1:7300.evil",
+        ] {
+            assert_eq!(
+                r(Method::POST, host, Some(o), json, true),
+                Err(Refusal::ForeignOrigin),
+                "{o}"
+            );
+        }
+        // What a form or a no-cors fetch can send.
+        for c in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+        ] {
+            assert_eq!(
+                r(Method::POST, host, None, c, true),
+                Err(Refusal::NotJson),
+                "{c:?}"
+            );
+        }
+    }
 }

@@ -154,12 +154,6 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         move || rec_clock.unix_ms(),
     ));
 
-    let state = ApiState {
-        kiosk: handle.clone(),
-        documents: Arc::new(api::documents_json(&catalog)),
-        ui_dir: cfg.raw.api.ui_dir.clone(),
-        speech: Arc::new(SpeechCache::default()),
-    };
     let api_listener = tokio::net::TcpListener::bind(cfg.api_listen)
         .await
         .with_context(|| format!("cannot bind the local API on {}", cfg.api_listen))?;
@@ -168,6 +162,13 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         .with_context(|| format!("cannot bind metrics on {}", cfg.metrics_listen))?;
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
+    let state = ApiState {
+        kiosk: handle.clone(),
+        documents: Arc::new(api::documents_json(&catalog)),
+        ui_dir: cfg.raw.api.ui_dir.clone(),
+        speech: Arc::new(SpeechCache::default()),
+        hosts: Arc::new(api::loopback_hosts(api_addr)),
+    };
     tokio::spawn(async move {
         let _ = axum::serve(api_listener, api::router(state)).await;
     });

@@ -216,3 +216,60 @@ async fn a_note_pulled_back_is_not_credited() {
     assert_eq!(inserted, 0, "a pulled-back note is not money in");
     s.stop().await.unwrap();
 }
+
+/// Sends one raw HTTP/1.1 request to the daemon and returns its status code.
+async fn raw(addr: &str, request: String) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_pages_and_other_names_for_the_kiosk_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let post = |host: &str, origin: Option<&str>, ctype: &str| {
+        let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+        format!(
+            "POST /api/v1/session HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: {ctype}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+    };
+    // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+    assert_eq!(
+        raw(&addr, post("evil.example", None, "application/json")).await,
+        421
+    );
+    let get =
+        "GET /api/v1/state HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".to_string();
+    assert_eq!(raw(&addr, get).await, 421, "not even the state is read");
+    // Another site's page posting to the kiosk's own address.
+    assert_eq!(
+        raw(
+            &addr,
+            post(&addr, Some("http://evil.example"), "application/json")
+        )
+        .await,
+        403
+    );
+    // A form-like body with no preflight.
+    assert_eq!(raw(&addr, post(&addr, None, "text/plain")).await, 415);
+    let st = api.state().await;
+    assert!(st["session"].is_null(), "no session was started: {st}");
+    // The kiosk's own page still works.
+    let own = format!("http://{addr}");
+    assert_eq!(
+        raw(&addr, post(&addr, Some(&own), "application/json")).await,
+        200
+    );
+    assert!(!api.state().await["session"].is_null());
+    api.ok("/api/v1/session/cancel", json!({})).await;
+    api.until_ended().await;
+    api.ok("/api/v1/session/finish", json!({})).await;
+    s.stop().await.unwrap();
+}
