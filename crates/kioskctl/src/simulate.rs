@@ -538,8 +538,15 @@ pub fn simulate(
     Ok(world.tally)
 }
 
-/// `kioskctl ledger simulate`.
+/// `kioskctl ledger simulate`. Only into a new ledger: fake sessions appended to a real
+/// kiosk's journal would be indistinguishable from real ones (the chain would verify).
 pub fn run(db: &Path, sessions: u32, seed: u64, catalog: &Path) -> Result<ExitCode> {
+    if std::fs::metadata(db).is_ok_and(|m| m.len() > 0) {
+        bail!(
+            "{} exists: simulate writes only a new ledger, never into one that may be a kiosk's",
+            db.display()
+        );
+    }
     let catalog = Catalog::load(catalog).map_err(|p| anyhow::anyhow!("{p}"))?;
     let kiosk =
         KioskCatalog::new(catalog, Overrides::none()).map_err(|p| anyhow::anyhow!("{p}"))?;

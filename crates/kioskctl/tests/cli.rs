@@ -89,6 +89,24 @@ fn the_same_seed_books_the_same_journal() {
 }
 
 #[test]
+fn simulate_refuses_an_existing_ledger_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiosk.db");
+    let db = db.to_str().unwrap();
+    let sim = |db| kioskctl(&["ledger", "simulate", "--db", db, "--sessions", "5"]);
+    assert!(sim(db).status.success());
+    let before = kioskctl(&["ledger", "export", "--db", db]).stdout;
+    let again = sim(db);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(kioskctl(&["ledger", "export", "--db", db]).stdout, before);
+}
+
+#[test]
 fn verify_fails_naming_the_first_tampered_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
