@@ -429,6 +429,26 @@ fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result
                             door: "cash",
                             open: active,
                         },
+                        EventKind::Input {
+                            input: Pin::Tamper,
+                            active,
+                        } => DeviceNote::Tamper { tripped: active },
+                        EventKind::Alarm(kiosk_ioproto::Alarm::AuthLockout) => {
+                            DeviceNote::BoardAlarm {
+                                alarm: "auth-lockout",
+                            }
+                        }
+                        EventKind::Alarm(kiosk_ioproto::Alarm::HostReset) => {
+                            DeviceNote::BoardAlarm {
+                                alarm: "host-reset",
+                            }
+                        }
+                        EventKind::Overflow { lost } => {
+                            warn!(lost, "I/O board events lost: its status is the truth");
+                            DeviceNote::BoardAlarm {
+                                alarm: "events-lost",
+                            }
+                        }
                         other => {
                             info!(event = ?other, "I/O board");
                             continue;

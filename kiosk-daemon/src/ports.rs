@@ -160,6 +160,17 @@ pub enum DeviceNote {
     },
     /// The validator's stacker is full.
     StackerFull,
+    /// The cabinet's tamper switch tripped (or was reset).
+    Tamper {
+        /// Whether tripped.
+        tripped: bool,
+    },
+    /// An alarm of the I/O board: `auth-lockout` (repeated bad unlock MACs), `host-reset`
+    /// (the board power-cycled the PC), `events-lost` (its event queue overflowed).
+    BoardAlarm {
+        /// Which.
+        alarm: &'static str,
+    },
     /// A money device reported tampering (a note pulled back while stacking, a coin on a
     /// string, a hopper's opto fraud bits): nothing was credited for it.
     Fraud {

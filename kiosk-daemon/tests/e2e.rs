@@ -273,3 +273,33 @@ async fn other_pages_and_other_names_for_the_kiosk_change_nothing() {
     api.ok("/api/v1/session/finish", json!({})).await;
     s.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_door_opened_on_the_io_board_takes_the_kiosk_out_of_service_until_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir, |_| {}).await;
+    let api = Api::of(&s);
+    let c = s.controls();
+    let door = |open| json!({"cmd": "door", "door": "cash", "open": open});
+    c.sim("io-board", door(true)).await.unwrap();
+    let st = api
+        .until("out of service", |s| s["kiosk"]["mode"] == "out-of-service")
+        .await;
+    assert!(
+        st["kiosk"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cash door"),
+        "{st}"
+    );
+    let (status, body) = api.post("/api/v1/session", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    c.sim("io-board", door(false)).await.unwrap();
+    api.until("open", |s| s["kiosk"]["mode"] == "open").await;
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("door-open"),
+        "the opening is an incident in the log"
+    );
+    s.stop().await.unwrap();
+}

@@ -320,3 +320,57 @@ async fn a_coin_on_an_idle_kiosk_is_given_back() {
     let l = r.stop().await;
     assert_eq!(l.balance(&Account::SessionCredit).unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_door_stops_the_money_and_a_tripped_tamper_switch_holds_it() {
+    use kiosk_daemon::ports::DeviceNote;
+    let r = rig(&[(Coin::W100, 50)]).await;
+    r.call(ApiRequest::Begin).await;
+    r.call(add("RES-COPY", 1)).await;
+    r.call(ApiRequest::Confirm).await;
+    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
+        .await;
+    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
+        .await;
+    assert!(r.world.lock().unwrap().accepting);
+    r.input(Input::Device(DeviceNote::Door {
+        door: "cash",
+        open: true,
+    }))
+    .await;
+    r.until("out of service", |s| s.kiosk.mode == "out-of-service")
+        .await;
+    assert!(
+        !r.world.lock().unwrap().accepting,
+        "no money while the cash door is open"
+    );
+    r.call(ApiRequest::Cancel).await;
+    r.until("over", |s| {
+        s.session.as_ref().is_some_and(|s| s.ended.is_some())
+    })
+    .await;
+    r.call(ApiRequest::Finish).await;
+    let e = r.h.call(ApiRequest::Begin).await.unwrap_err();
+    assert_eq!((e.status, e.code), (503, "closed"), "{e:?}");
+    r.input(Input::Device(DeviceNote::Door {
+        door: "cash",
+        open: false,
+    }))
+    .await;
+    r.until("open again", |s| s.kiosk.mode == "open").await;
+    r.call(ApiRequest::Begin).await;
+    r.call(ApiRequest::Cancel).await;
+    r.until("over", |s| {
+        s.session.as_ref().is_some_and(|s| s.ended.is_some())
+    })
+    .await;
+    r.call(ApiRequest::Finish).await;
+    // A tripped tamper switch holds the money until staff restart the kiosk.
+    r.input(Input::Device(DeviceNote::Tamper { tripped: true }))
+        .await;
+    r.input(Input::Device(DeviceNote::Tamper { tripped: false }))
+        .await;
+    r.until("held", |s| s.kiosk.mode == "out-of-service").await;
+    assert_eq!(r.h.call(ApiRequest::Begin).await.unwrap_err().status, 503);
+    r.stop().await.verify().unwrap();
+}

@@ -227,6 +227,8 @@ pub struct Kiosk<H: Hardware, N: Network> {
     stacker_full: bool,
     /// Each hopper's dispense event counter as last read (the `before` of a payout).
     hopper_counters: BTreeMap<kiosk_core::Coin, u8>,
+    /// Cabinet doors open now: no money is taken while any is.
+    doors_open: std::collections::BTreeSet<&'static str>,
     /// Network tasks started and not yet answered back into the queue.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -354,6 +356,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             disk_low: false,
             stacker_full: false,
             hopper_counters: BTreeMap::new(),
+            doors_open: Default::default(),
             in_flight: Arc::default(),
         };
         Ok((k, rx, handle))
@@ -557,7 +560,34 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 self.metrics.device_online(device, *online);
             }
             DeviceNote::Door { door, open } => {
-                info!(door, open, "door");
+                // No maintenance session exists yet (the maintenance issue brings them):
+                // every opening is outside one, so money stops while any door is open.
+                if *open {
+                    error!(
+                        incident = "door-open",
+                        door, "a door opened: no money while it is open"
+                    );
+                    self.metrics.incident("door-open");
+                    self.doors_open.insert(door);
+                    self.hw.set_acceptors(false);
+                } else {
+                    info!(door, "door closed");
+                    self.doors_open.remove(door);
+                }
+            }
+            DeviceNote::Tamper { tripped: true } => {
+                self.metrics.incident("tamper");
+                self.hold_money("the tamper switch tripped");
+            }
+            DeviceNote::BoardAlarm { alarm } => {
+                error!(
+                    incident = "io-board-alarm",
+                    alarm, "the I/O board raised an alarm"
+                );
+                self.metrics.incident(alarm);
+                if *alarm == "auth-lockout" {
+                    self.hold_money("repeated bad unlock attempts on the I/O board");
+                }
             }
             DeviceNote::StackerFull => {
                 warn!(incident = "stacker-full", "the note stacker is full");

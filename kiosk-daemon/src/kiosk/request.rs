@@ -123,6 +123,9 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
         if let Some(r) = &self.out_of_service {
             return Some(r.clone());
         }
+        if let Some(door) = self.doors_open.first() {
+            return Some(format!("the {door} door is open"));
+        }
         if self.disk_low {
             return Some("the disk is full".into());
         }

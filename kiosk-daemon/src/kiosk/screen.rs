@@ -4,7 +4,11 @@ use super::*;
 
 impl<H: Hardware, N: Network> Kiosk<H, N> {
     pub(super) fn publish(&mut self) {
-        let mode = if self.out_of_service.is_some() {
+        let door = self
+            .doors_open
+            .first()
+            .map(|d| format!("the {d} door is open"));
+        let mode = if self.out_of_service.is_some() || door.is_some() {
             "out-of-service"
         } else if self.draining {
             "restarting"
@@ -16,7 +20,7 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 Phase::Draining | Phase::RestartDue => "restarting",
             }
         };
-        let reason = self.out_of_service.clone().or_else(|| {
+        let reason = self.out_of_service.clone().or(door).or_else(|| {
             (!self.net.network_available()).then(|| "the e-government network is down".into())
         });
         let hoppers = self.hoppers();
