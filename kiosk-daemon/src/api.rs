@@ -331,17 +331,84 @@ async fn help(State(st): State<ApiState>) -> Response {
 
 // ----- speech ---------------------------------------------------------------------------
 
-/// Spoken audio by (language, rate, text), bounded.
-#[derive(Default)]
+/// Spoken audio by (language, rate, text), bounded twice: by the bytes it keeps (the oldest
+/// go first) and by the syntheses running at once (more are refused, not queued), so a
+/// flood of distinct long texts can neither grow the daemon nor fork it into the ground.
 pub struct SpeechCache {
-    map: Mutex<HashMap<SpeechKey, Arc<Vec<u8>>>>,
+    kept: Mutex<Kept>,
+    synthesis: Arc<tokio::sync::Semaphore>,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Kept {
+    map: HashMap<SpeechKey, Arc<Vec<u8>>>,
+    order: std::collections::VecDeque<SpeechKey>,
+    bytes: usize,
+}
+
+impl Default for SpeechCache {
+    fn default() -> Self {
+        SpeechCache::new(SPEECH_CACHE_BYTES, SPEECH_AT_ONCE)
+    }
+}
+
+impl SpeechCache {
+    /// A cache of at most `max_bytes` of audio and `at_once` syntheses running.
+    pub fn new(max_bytes: usize, at_once: usize) -> SpeechCache {
+        SpeechCache {
+            kept: Mutex::new(Kept::default()),
+            synthesis: Arc::new(tokio::sync::Semaphore::new(at_once)),
+            max_bytes,
+        }
+    }
+
+    fn get(&self, key: &SpeechKey) -> Option<Arc<Vec<u8>>> {
+        self.kept.lock().ok().and_then(|k| k.map.get(key).cloned())
+    }
+
+    /// Keeps `wav` under `key`, dropping the oldest entries until it fits. Audio larger
+    /// than the whole bound is served once and not kept.
+    fn put(&self, key: SpeechKey, wav: Arc<Vec<u8>>) {
+        if wav.len() > self.max_bytes {
+            return;
+        }
+        let Ok(mut k) = self.kept.lock() else { return };
+        if k.map.contains_key(&key) {
+            return;
+        }
+        while k.bytes + wav.len() > self.max_bytes {
+            let Some(old) = k.order.pop_front() else {
+                break;
+            };
+            if let Some(w) = k.map.remove(&old) {
+                k.bytes -= w.len();
+            }
+        }
+        k.bytes += wav.len();
+        k.order.push_back(key.clone());
+        k.map.insert(key, wav);
+        debug_assert!(k.bytes <= self.max_bytes && k.map.len() == k.order.len());
+    }
+
+    /// Audio kept now, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.bytes)
+    }
+
+    /// A permit to run one synthesis, or `None` when as many run as allowed.
+    fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.synthesis.clone().try_acquire_owned().ok()
+    }
 }
 
 /// (voice, words per minute, text).
 type SpeechKey = (String, u16, String);
 
-/// Entries kept; the screens have a few hundred distinct sentences.
-const SPEECH_ENTRIES: usize = 512;
+/// Audio kept: the screens' few hundred sentences at normal rate take a few MB.
+const SPEECH_CACHE_BYTES: usize = 24 << 20;
+/// Syntheses (espeak-ng processes) at once; more answer 503 at once.
+const SPEECH_AT_ONCE: usize = 2;
 /// Longest text spoken at once.
 const SPEECH_CHARS: usize = 500;
 
@@ -372,10 +439,12 @@ async fn speech(State(st): State<ApiState>, Query(q): Query<SpeechQuery>) -> Res
     // Words per minute for espeak-ng (its default is 175).
     let wpm = (175.0 * rate).round() as u16;
     let key = (voice.to_owned(), wpm, q.text.clone());
-    let cached = st.speech.map.lock().ok().and_then(|m| m.get(&key).cloned());
-    let wav = match cached {
+    let wav = match st.speech.get(&key) {
         Some(w) => w,
         None => {
+            let Some(_permit) = st.speech.permit() else {
+                return error(503, "speech-busy", "the speech engine is busy");
+            };
             let out = tokio::process::Command::new("espeak-ng")
                 .args(["-v", voice, "-s", &wpm.to_string(), "--stdout", "--"])
                 .arg(&q.text)
@@ -386,12 +455,7 @@ async fn speech(State(st): State<ApiState>, Query(q): Query<SpeechQuery>) -> Res
                 _ => return error(503, "no-speech", "the speech engine is not available"),
             };
             let w = Arc::new(out);
-            if let Ok(mut m) = st.speech.map.lock() {
-                if m.len() >= SPEECH_ENTRIES {
-                    m.clear();
-                }
-                m.insert(key, w.clone());
-            }
+            st.speech.put(key, w.clone());
             w
         }
     };
@@ -484,6 +548,37 @@ pub fn documents_json(catalog: &kiosk_catalog::KioskCatalog) -> serde_json::Valu
 mod tests {
     use super::*;
     use axum::http::Method;
+
+    #[test]
+    fn the_speech_cache_keeps_its_byte_bound_under_a_flood_of_distinct_texts() {
+        let c = SpeechCache::new(10_000, 2);
+        for i in 0..1_000u16 {
+            c.put(
+                ("ko".into(), 175, format!("text {i}")),
+                Arc::new(vec![0; 700]),
+            );
+            assert!(c.bytes() <= 10_000);
+        }
+        // The newest stay; the oldest went first.
+        assert!(c.get(&("ko".into(), 175, "text 999".into())).is_some());
+        assert!(c.get(&("ko".into(), 175, "text 0".into())).is_none());
+        // Audio larger than the bound is not kept at all.
+        c.put(("ko".into(), 175, "huge".into()), Arc::new(vec![0; 20_000]));
+        assert!(c.get(&("ko".into(), 175, "huge".into())).is_none());
+        assert!(c.bytes() <= 10_000);
+    }
+
+    #[test]
+    fn syntheses_beyond_the_bound_are_refused_not_queued() {
+        let c = SpeechCache::new(10_000, 2);
+        let a = c.permit();
+        let b = c.permit();
+        assert!(a.is_some() && b.is_some());
+        assert!(c.permit().is_none(), "a third synthesis at once is refused");
+        drop(a);
+        assert!(c.permit().is_some());
+        drop(b);
+    }
 
     fn allowed() -> Vec<String> {
         loopback_hosts("127.0.0.1:7300".parse().unwrap())
