@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+use zeroize::Zeroizing;
 
 use crate::api::{self, ApiState, SpeechCache};
 use crate::clock::{Clock, SystemClock};
@@ -41,23 +42,20 @@ pub fn load_catalog(cfg: &Validated) -> Result<KioskCatalog> {
     KioskCatalog::new(catalog, overrides).map_err(|p| anyhow::anyhow!("{p}"))
 }
 
-/// The key that signs certificates' verification codes: from `signing.key` in the data
-/// directory (64 hex digits); a demo key when there is none, with a warning.
-fn signing_key(data: &Path) -> Result<SigningKey> {
+/// The key that signs certificates' verification codes: `signing.key` in the data
+/// directory (64 hex digits, readable by the daemon's user only). Without it the daemon
+/// does not start: a certificate signed with a key anyone can derive could be forged.
+pub fn signing_key(data: &Path) -> Result<SigningKey> {
     let p = data.join("signing.key");
-    match std::fs::read_to_string(&p) {
-        Ok(s) => {
-            let bytes = hex::decode(s.trim()).context("signing.key: not hex")?;
-            let b: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("signing.key: 32 bytes expected"))?;
-            Ok(SigningKey::from_bytes(&b))
-        }
-        Err(_) => {
-            warn!("no signing.key in the data directory: using the demo key");
-            Ok(kiosk_render::demo_signing_key(0))
-        }
-    }
+    let text = crate::secrets::read_private(&p, "the certificate signing key").with_context(
+        || "the kiosk issues no certificate it cannot sign: provision signing.key (docs/VERIFYING.md)",
+    )?;
+    let bytes = Zeroizing::new(hex::decode(text.trim()).context("signing.key: not hex")?);
+    let b: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("signing.key: 32 bytes expected"))?;
+    Ok(SigningKey::from_bytes(&b))
 }
 
 /// Runs the daemon until it is told to stop or the daily restart is due.

@@ -374,8 +374,8 @@ impl SerialHardware {
 fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result<(), StartError> {
     use kiosk_devices::ioboard::IoBoardClient;
     use kiosk_ioproto::{EventKind, Input as Pin, Key};
-    let key_text = std::fs::read_to_string(key_file)
-        .map_err(|e| StartError::Config(format!("io-board key file: {e}")))?;
+    let key_text = crate::secrets::read_private(key_file, "the I/O board key")
+        .map_err(|e| StartError::Config(e.to_string()))?;
     // Never print the key, not even in an error.
     let key = Key::from_hex(key_text.trim())
         .ok_or_else(|| StartError::Config("io-board key: 64 hex digits expected".into()))?;

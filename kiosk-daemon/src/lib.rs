@@ -19,6 +19,7 @@ pub mod net;
 pub mod ports;
 pub mod recovery;
 pub mod schedule;
+pub mod secrets;
 pub mod selfcheck;
 pub mod simulation;
 pub mod stack;

@@ -68,6 +68,7 @@ impl EgovNet {
     /// Builds the client from the configuration (certificates, pinned CA, timeouts).
     pub fn new(cfg: &Validated) -> anyhow::Result<EgovNet> {
         let e = &cfg.raw.egov;
+        crate::secrets::check_private(&e.client_key, "the e-government client key")?;
         let client = kiosk_egov::EgovClient::new(kiosk_egov::EgovConfig {
             endpoint: e.endpoint.clone(),
             ca_cert: e.ca_cert.clone(),

@@ -187,12 +187,19 @@ impl Stack {
         // The I/O board's unlock key: random per stack, in a file only the two ends read.
         let key_file = dir.join("io-board.key");
         if !key_file.exists() {
-            let key = format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            );
-            std::fs::write(&key_file, key)?;
+            crate::secrets::write_private(&key_file, &hex::encode(*crate::secrets::random_32()?))?;
+        }
+        // The certificate signing key: random per stack too, never a key derivable from
+        // the source; its public half goes to the published key file verifiers read.
+        let signing = dir.join("signing.key");
+        if !signing.exists() {
+            let seed = crate::secrets::random_32()?;
+            crate::secrets::write_private(&signing, &hex::encode(*seed))?;
+            let public = kiosk_render::SigningKey::from_bytes(&seed).verifying_key();
+            std::fs::write(
+                dir.join(PUBLIC_KEYS),
+                format!("{} {}\n", KIOSK_ID, hex::encode(public.to_bytes())),
+            )?;
         }
         devices.push_str(&format!("[io_board]\nkey_file = {key_file:?}\n"));
         std::fs::write(dir.join("devices.toml"), devices)?;
@@ -264,7 +271,7 @@ impl Stack {
         let admin = self.egov_info["admin"].as_str().context("egov admin")?;
         let mut t = format!(
             r#"[kiosk]
-id = "KIOSK-DEMO-01"
+id = "{KIOSK_ID}"
 site = "서초구청 1층 민원실 앞"
 data_dir = {data:?}
 
@@ -506,6 +513,13 @@ fn terminate(pid: u32) {
         .arg(pid.to_string())
         .status();
 }
+
+/// The simulated kiosk's id (in its configuration and its published key file).
+pub const KIOSK_ID: &str = "KIOSK-DEMO-01";
+
+/// The published public keys of the kiosk's certificate signing key, in the data
+/// directory: one line per key, `<kiosk id> <64 hex digits>` (docs/VERIFYING.md).
+pub const PUBLIC_KEYS: &str = "public-keys.txt";
 
 /// The simulators' control endpoints: what a test or the demo's simulation panel uses to
 /// play the world (insert money, jam the printer, cut the network).

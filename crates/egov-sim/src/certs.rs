@@ -15,8 +15,10 @@ pub fn generate(dir: &Path, kiosk_id: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (ca_pem, ca_key, ca_params) = ca("e-government test CA")?;
     let issuer = Issuer::new(ca_params, ca_key);
+    // Private keys (`*.key`) readable by their owner only: the kiosk refuses others.
     let write = |name: &str, text: &str| -> Result<()> {
-        std::fs::write(dir.join(name), text).with_context(|| format!("writing {name}"))
+        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+        write_mode(&dir.join(name), text, mode).with_context(|| format!("writing {name}"))
     };
     write("ca.pem", &ca_pem)?;
     write("ca.key", &issuer.key().serialize_pem())?;
@@ -63,6 +65,19 @@ fn ca(name: &str) -> Result<(String, KeyPair, CertificateParams)> {
     Ok((cert.pem(), key, p))
 }
 
+fn write_mode(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.write_all(text.as_bytes())
+}
+
 /// A second, unrelated CA with a client certificate signed by it (for tests that a kiosk
 /// certificate from elsewhere is refused): writes `ca.pem`, `kiosk.pem`, `kiosk.key`.
 pub fn generate_foreign(dir: &Path) -> Result<()> {
@@ -84,8 +99,8 @@ pub fn generate_foreign(dir: &Path) -> Result<()> {
     let key = KeyPair::generate()?;
     let cert = kiosk.signed_by(&key, &issuer)?;
     std::fs::write(dir.join("kiosk.pem"), cert.pem())?;
-    std::fs::write(dir.join("kiosk.key"), key.serialize_pem())?;
+    write_mode(&dir.join("kiosk.key"), &key.serialize_pem(), 0o600)?;
     std::fs::write(dir.join("server.pem"), cert.pem())?;
-    std::fs::write(dir.join("server.key"), key.serialize_pem())?;
+    write_mode(&dir.join("server.key"), &key.serialize_pem(), 0o600)?;
     Ok(())
 }

@@ -69,12 +69,53 @@ pub struct VerifyDocArgs {
     /// The payload read from the QR code (`-` reads one line from standard input).
     #[arg(long)]
     payload: String,
-    /// The authority's ed25519 public key, 64 hex digits (default: the demo key's).
-    #[arg(long, value_name = "HEX", value_parser = parse_public_key, conflicts_with = "key_file")]
+    /// The signer's ed25519 public key, 64 hex digits.
+    #[arg(long, value_name = "HEX", value_parser = parse_public_key)]
     public_key: Option<VerifyingKey>,
-    /// A file holding the authority's public key as 64 hex digits.
+    /// A file holding the signer's public key as 64 hex digits.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// The published key file of the kiosks (`<name> <64 hex digits>` a line, `#`
+    /// comments): valid if any of its keys signed the payload (keys rotate; docs/VERIFYING.md).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// Check against the DEMO key that `kioskctl render` uses by default: for synthetic
+    /// documents only. Its secret is in the source, so anyone can sign with it.
+    #[arg(long)]
+    demo_key: bool,
+}
+
+/// Reads a published key file: one `<name> <64 hex digits>` a line, `#` starts a comment.
+/// Every problem at once, with its line number.
+fn read_key_set(path: &Path) -> Result<Vec<(String, VerifyingKey)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [name, hex] => match parse_public_key(hex) {
+                Ok(k) => keys.push(((*name).to_owned(), k)),
+                Err(e) => problems.push(format!("{}:{}: {e}", path.display(), n + 1)),
+            },
+            _ => problems.push(format!(
+                "{}:{}: expected `<name> <64 hex digits>`",
+                path.display(),
+                n + 1
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    if keys.is_empty() {
+        bail!("{}: no keys", path.display());
+    }
+    Ok(keys)
 }
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
@@ -202,14 +243,29 @@ pub fn render(args: &RenderArgs) -> Result<ExitCode> {
 /// `kioskctl verify-doc`: 0 and the signed facts when the payload verifies; 1 and the
 /// reason otherwise.
 pub fn verify_doc(args: &VerifyDocArgs) -> Result<ExitCode> {
-    let key = match (&args.public_key, &args.key_file) {
-        (Some(k), _) => *k,
-        (None, Some(path)) => {
-            VerifyingKey::from_bytes(&read_key_file(path, "an ed25519 public key")?)
-                .map_err(|_| anyhow!("{}: not a valid ed25519 public key", path.display()))?
-        }
-        (None, None) => demo_signing_key(DEMO_KEY_SEED).verifying_key(),
-    };
+    let mut keys: Vec<(String, VerifyingKey)> = Vec::new();
+    if let Some(k) = args.public_key {
+        keys.push(("--public-key".into(), k));
+    }
+    if let Some(path) = &args.key_file {
+        let k = VerifyingKey::from_bytes(&read_key_file(path, "an ed25519 public key")?)
+            .map_err(|_| anyhow!("{}: not a valid ed25519 public key", path.display()))?;
+        keys.push((path.display().to_string(), k));
+    }
+    if let Some(path) = &args.keys {
+        keys.extend(read_key_set(path)?);
+    }
+    if args.demo_key {
+        keys.push((
+            "the DEMO key".into(),
+            demo_signing_key(DEMO_KEY_SEED).verifying_key(),
+        ));
+    }
+    if keys.is_empty() {
+        bail!(
+            "whose signature? give --public-key, --key-file or --keys (the published key file); --demo-key only for synthetic documents"
+        );
+    }
     let payload = if args.payload == "-" {
         let mut line = String::new();
         std::io::stdin()
@@ -219,18 +275,27 @@ pub fn verify_doc(args: &VerifyDocArgs) -> Result<ExitCode> {
     } else {
         args.payload.clone()
     };
-    let v = match verify_payload(&payload, &key) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("kioskctl: INVALID: {e}");
-            return Ok(ExitCode::FAILURE);
+    let mut last = None;
+    let mut found = None;
+    for (name, key) in &keys {
+        match verify_payload(&payload, key) {
+            Ok(v) => {
+                found = Some((name.clone(), *key, v));
+                break;
+            }
+            Err(e) => last = Some(e),
         }
+    }
+    let Some((name, key, v)) = found else {
+        let e = last.map_or_else(|| "no key".to_owned(), |e| e.to_string());
+        eprintln!("kioskctl: INVALID: {e}");
+        return Ok(ExitCode::FAILURE);
     };
     let when = IssuedAt::from_unix(v.issued_at_unix)
         .map(|t| t.display_kst())
         .unwrap_or_else(|_| format!("{} (Unix seconds, out of range)", v.issued_at_unix));
     crate::emit(&format!(
-        "VALID: signed by {}\ntype: {}\nissue number: {}\nissued at: {when}\ndata sha256: {}",
+        "VALID: signed by {} ({name})\ntype: {}\nissue number: {}\nissued at: {when}\ndata sha256: {}",
         hex::encode(key.as_bytes()),
         v.code,
         v.issue_number,

@@ -77,7 +77,7 @@ fn rendered_certificate_shows_hangul_and_its_payload_verifies() {
         "{summary}"
     );
 
-    let o = kioskctl(&["verify-doc", "--payload", &payload]);
+    let o = kioskctl(&["verify-doc", "--payload", &payload, "--demo-key"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let verified = text(&o.stdout);
     assert_eq!(field(&verified, "type"), "RES-COPY");
@@ -107,7 +107,7 @@ fn an_altered_payload_or_another_key_fails() {
         let mut chars: Vec<char> = payload.chars().collect();
         chars[i] = if chars[i] == 'Q' { 'R' } else { 'Q' };
         let altered: String = chars.into_iter().collect();
-        let o = kioskctl(&["verify-doc", "--payload", &altered]);
+        let o = kioskctl(&["verify-doc", "--payload", &altered, "--demo-key"]);
         assert_eq!(o.status.code(), Some(1), "char {i}: {}", text(&o.stdout));
         assert!(text(&o.stderr).contains("INVALID"), "{}", text(&o.stderr));
         assert!(o.stdout.is_empty(), "nothing verified is printed");
@@ -123,6 +123,83 @@ fn an_altered_payload_or_another_key_fails() {
     assert!(text(&o.stderr).contains("64 hex digits"));
     let o = kioskctl(&["verify-doc"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn no_key_is_assumed_and_a_forgery_under_the_demo_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A forger renders a certificate with the demo key (its secret is in the source).
+    let (forged, _) = render(&dir.path().join("f.pdf"), &[]);
+    // Without a key verify-doc refuses to judge at all.
+    let o = kioskctl(&["verify-doc", "--payload", &forged]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("whose signature"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Against the kiosks' published keys it is INVALID.
+    let keys = dir.path().join("public-keys.txt");
+    std::fs::write(
+        &keys,
+        "# the district's kiosks\nKIOSK-01 d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\n",
+    )
+    .unwrap();
+    let o = kioskctl(&[
+        "verify-doc",
+        "--payload",
+        &forged,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    // A key file with a bad line names it.
+    std::fs::write(&keys, "KIOSK-01 abc\nKIOSK-02\n").unwrap();
+    let o = kioskctl(&[
+        "verify-doc",
+        "--payload",
+        &forged,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert!(err.contains(":1:") && err.contains(":2:"), "{err}");
+}
+
+#[test]
+fn a_key_of_the_published_file_verifies_what_it_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("kiosk.key");
+    std::fs::write(&secret, "6b".repeat(32)).unwrap();
+    let (payload, summary) = render(
+        &dir.path().join("k.pdf"),
+        &["--key", secret.to_str().unwrap()],
+    );
+    let public = summary
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')');
+    let keys = dir.path().join("public-keys.txt");
+    std::fs::write(
+        &keys,
+        format!("OLD-KEY d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\nKIOSK-07 {public}\n"),
+    )
+    .unwrap();
+    let o = kioskctl(&[
+        "verify-doc",
+        "--payload",
+        &payload,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("(KIOSK-07)"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -145,7 +222,7 @@ fn own_key_signs_and_its_public_half_verifies() {
     assert_eq!(public.len(), 64, "{summary}");
     // Not the demo key.
     assert_eq!(
-        kioskctl(&["verify-doc", "--payload", &payload])
+        kioskctl(&["verify-doc", "--payload", &payload, "--demo-key"])
             .status
             .code(),
         Some(1)

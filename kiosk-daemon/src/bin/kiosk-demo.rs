@@ -81,6 +81,7 @@ async fn run(cli: Cli) -> Result<()> {
             "district": null,
             "data_dir": data,
             "printed": data.join("printed"),
+            "public_keys": data.join(kiosk_daemon::stack::PUBLIC_KEYS),
             "synthetic_resident_numbers": people,
         })
     );
