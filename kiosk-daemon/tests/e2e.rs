@@ -303,3 +303,25 @@ async fn a_door_opened_on_the_io_board_takes_the_kiosk_out_of_service_until_clos
     );
     s.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_will_not_sign_with_a_missing_or_exposed_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = stack(&dir, |_| {}).await;
+    s.stop_daemon().await.unwrap();
+    let key = dir.path().join("signing.key");
+    let stderr = || std::fs::read_to_string(dir.path().join("daemon.stderr")).unwrap_or_default();
+    // Readable by others: refused, and the key is not used.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(
+        s.start_daemon().await.is_err(),
+        "started with an exposed key"
+    );
+    assert!(stderr().contains("readable by others"), "{}", stderr());
+    // Missing: refused, with no fallback key.
+    std::fs::remove_file(&key).unwrap();
+    assert!(s.start_daemon().await.is_err(), "started without a key");
+    assert!(stderr().contains("provision signing.key"), "{}", stderr());
+    s.stop().await.unwrap();
+}
