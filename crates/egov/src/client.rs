@@ -435,7 +435,7 @@ impl EgovClient {
                 }
                 Ok(r) => {
                     let status = r.status();
-                    let reply = match r.bytes().await {
+                    let reply = match read_bounded(r, wire::MAX_REPLY).await {
                         Ok(b) => b,
                         Err(_) => {
                             warn!(%id, service = service.as_str(), attempt, "reply cut off");
@@ -601,4 +601,81 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Reads a reply body, but never more than `max` bytes and one: a body larger than that is
+/// cut there (and then refused as too large by the decoder) instead of read whole into
+/// memory first. A body announced larger than `max` is not read at all.
+async fn read_bounded(mut r: reqwest::Response, max: usize) -> Result<Vec<u8>, reqwest::Error> {
+    if r.content_length().is_some_and(|n| n > max as u64) {
+        return Ok(vec![0; max + 1]);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        let room = (max + 1).saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() > max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request with `body_len` bytes, chunked (no length
+    /// announced) or with a Content-Length.
+    async fn serve_once(body_len: usize, announce: bool) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let head = if announce {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned()
+            };
+            let _ = s.write_all(head.as_bytes()).await;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = body_len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                let r = if announce {
+                    s.write_all(&chunk[..n]).await
+                } else {
+                    let mut c = format!("{n:x}\r\n").into_bytes();
+                    c.extend_from_slice(&chunk[..n]);
+                    c.extend_from_slice(b"\r\n");
+                    s.write_all(&c).await
+                };
+                if r.is_err() {
+                    return; // the client stopped reading: what the bound is for
+                }
+                left -= n;
+            }
+            if !announce {
+                let _ = s.write_all(b"0\r\n\r\n").await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_read_no_further_than_the_bound() {
+        let max = 100_000;
+        for announce in [false, true] {
+            let url = serve_once(8 * max, announce).await;
+            let r = reqwest::get(&url).await.unwrap();
+            let got = read_bounded(r, max).await.unwrap();
+            assert_eq!(got.len(), max + 1, "announce {announce}");
+            let url = serve_once(max / 2, announce).await;
+            let r = reqwest::get(&url).await.unwrap();
+            assert_eq!(read_bounded(r, max).await.unwrap().len(), max / 2);
+        }
+    }
 }

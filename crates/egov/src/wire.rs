@@ -3,9 +3,10 @@
 //!
 //! Request: `POST /v1/<service>` with `{"message_id", "kiosk_id", "service", "body"}`.
 //! Reply: `{"message_id", "status": "ok" | "failed", "body", "signature"}`. The signature is
-//! ed25519 over [`signed_digest`]: the message id, the SHA-256 of the exact request bytes
-//! and the SHA-256 of the reply body's canonical JSON. A reply therefore proves which
-//! request it answers; it cannot be replayed for another message.
+//! ed25519 over [`signed_digest`]: the message id, the status, the SHA-256 of the exact
+//! request bytes and the SHA-256 of the reply body's canonical JSON. A reply therefore
+//! proves which request it answers and how; it cannot be replayed for another message,
+//! and a refused confirm or cancel cannot be turned into an accepted one.
 //!
 //! [`decode_reply`] is the one parser of untrusted reply bytes: bounded, never panics,
 //! fuzzed (`fuzz/fuzz_targets/egov_reply.rs`) and property-tested.
@@ -126,12 +127,16 @@ pub enum DecodeError {
     OutOfBounds(&'static str),
 }
 
-/// The bytes signed for a reply.
-pub fn signed_digest(message_id: &str, request: &[u8], body: &Value) -> [u8; 32] {
+/// The bytes signed for a reply (v2: the status is signed too).
+pub fn signed_digest(message_id: &str, request: &[u8], status: Status, body: &Value) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"kiosk-egov reply v1\0");
+    h.update(b"kiosk-egov reply v2\0");
     h.update(message_id.as_bytes());
     h.update([0]);
+    h.update(match status {
+        Status::Ok => b"ok\0".as_slice(),
+        Status::Failed => b"failed\0".as_slice(),
+    });
     h.update(Sha256::digest(request));
     h.update(Sha256::digest(canonical(body)));
     h.finalize().into()
@@ -150,7 +155,7 @@ pub fn sign_reply(
     status: Status,
     body: Value,
 ) -> Reply {
-    let sig = key.sign(&signed_digest(message_id, request, &body));
+    let sig = key.sign(&signed_digest(message_id, request, status, &body));
     Reply {
         message_id: message_id.to_owned(),
         status,
@@ -205,8 +210,11 @@ pub fn decode_reply(
         .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
         .map(|b| Signature::from_bytes(&b))
         .ok_or(DecodeError::BadSignature)?;
-    key.verify(&signed_digest(&r.message_id, request, &r.body), &sig)
-        .map_err(|_| DecodeError::BadSignature)?;
+    key.verify(
+        &signed_digest(&r.message_id, request, r.status, &r.body),
+        &sig,
+    )
+    .map_err(|_| DecodeError::BadSignature)?;
     Ok((r.status, r.body))
 }
 
@@ -254,6 +262,23 @@ mod tests {
         let tampered = String::from_utf8(bytes).unwrap().replace("200", "100");
         assert_eq!(
             decode_reply(b"req", tampered.as_bytes(), &key().verifying_key(), ID),
+            Err(DecodeError::BadSignature)
+        );
+        // A refusal turned into an acceptance (or back) breaks the signature too.
+        let failed = serde_json::to_vec(&sign_reply(
+            &key(),
+            ID,
+            b"req",
+            Status::Failed,
+            json!({"error": "already-canceled"}),
+        ))
+        .unwrap();
+        let flipped = String::from_utf8(failed)
+            .unwrap()
+            .replace("\"failed\"", "\"ok\"");
+        assert!(flipped.contains("\"status\":\"ok\""), "{flipped}");
+        assert_eq!(
+            decode_reply(b"req", flipped.as_bytes(), &key().verifying_key(), ID),
             Err(DecodeError::BadSignature)
         );
     }
