@@ -6,7 +6,11 @@ set -eu
 URL="${KIOSK_UI_URL:-http://127.0.0.1:7300/}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 PROFILE="$(mktemp -d /tmp/kiosk-browser.XXXXXX)"
-trap 'rm -rf "$PROFILE"' EXIT INT TERM
+CHILD=""
+trap 'rm -rf "$PROFILE"' EXIT
+# Stopping the unit stops the browser first, then the profile goes (set before the browser
+# starts, so no stop can come between).
+trap '[ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null; rm -rf "$PROFILE"; exit 0' INT TERM
 
 i=0
 until curl -fsS -o /dev/null "${URL%/}/api/v1/state"; do
@@ -14,7 +18,12 @@ until curl -fsS -o /dev/null "${URL%/}/api/v1/state"; do
   sleep 1
 done
 
-exec "$CHROMIUM" \
+# Not exec: the shell stays to remove the profile when Chromium ends or the unit stops
+# (after an exec the trap would never run). The enterprise policies of
+# config/kiosk-browser/policies.json (installed in /etc/chromium/policies/managed/) allow
+# only the daemon's page: no DevTools, no file://, no downloads, no printing dialog, no
+# extensions.
+"$CHROMIUM" \
   --kiosk "$URL" \
   --user-data-dir="$PROFILE" \
   --no-first-run --no-default-browser-check \
@@ -24,4 +33,6 @@ exec "$CHROMIUM" \
   --noerrdialogs --disable-infobars --password-store=basic \
   --autoplay-policy=no-user-gesture-required \
   --check-for-update-interval=31536000 \
-  --lang=ko-KR
+  --lang=ko-KR &
+CHILD=$!
+wait "$CHILD"
