@@ -56,7 +56,16 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the daemon stopped on an error");
             eprintln!("kiosk-daemon: {e:#}");
-            ExitCode::FAILURE
+            // A key missing or exposed does not mend itself: 78 (EX_CONFIG) tells the
+            // service manager not to restart it in a loop (RestartPreventExitStatus).
+            let key = e
+                .chain()
+                .any(|c| c.is::<kiosk_daemon::secrets::SecretError>());
+            if key {
+                ExitCode::from(78)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -323,5 +323,18 @@ async fn the_daemon_will_not_sign_with_a_missing_or_exposed_key() {
     std::fs::remove_file(&key).unwrap();
     assert!(s.start_daemon().await.is_err(), "started without a key");
     assert!(stderr().contains("provision signing.key"), "{}", stderr());
+    // And it says so to the service manager with EX_CONFIG, which the unit does not
+    // restart in a loop (RestartPreventExitStatus=2 78).
+    let out = std::process::Command::new(common::bins().daemon)
+        .arg("--config")
+        .arg(dir.path().join("kiosk.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     s.stop().await.unwrap();
 }
