@@ -12,7 +12,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +39,8 @@ pub struct ApiState {
     pub speech: Arc<SpeechCache>,
     /// The `Host` values this API answers to (see [`loopback_hosts`]).
     pub hosts: Arc<Vec<String>>,
+    /// Event streams open now (at most [`MAX_STREAMS`]).
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The `Host` header values of an API bound to `addr`: the address itself and
@@ -209,9 +210,34 @@ async fn get_documents(State(st): State<ApiState>) -> Response {
     axum::Json(docs).into_response()
 }
 
-async fn events(
-    State(st): State<ApiState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// Event streams open at once: the touchscreen needs one (two across a reload); each holds
+/// a connection and a task for as long as the client keeps it.
+pub const MAX_STREAMS: usize = 8;
+
+/// Counts one open event stream until it is dropped.
+struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StreamSlot {
+    fn take(n: &Arc<std::sync::atomic::AtomicUsize>) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering;
+        n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+            (v < MAX_STREAMS).then_some(v + 1)
+        })
+        .ok()
+        .map(|_| StreamSlot(n.clone()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn events(State(st): State<ApiState>) -> Response {
+    let Some(slot) = StreamSlot::take(&st.streams) else {
+        return error(503, "too-many-streams", "too many event streams are open");
+    };
     let states = WatchStream::new(st.kiosk.view.clone()).map(|s| {
         Ok(SseEvent::default()
             .event("state")
@@ -230,9 +256,14 @@ async fn events(
         tokio::time::Instant::now() + PING,
         PING,
     ))
-    .map(|_| Ok(SseEvent::default().event("ping").data("{}")));
+    .map(move |_| {
+        // The slot lives as long as the stream: dropped with it when the client goes.
+        let _held = &slot;
+        Ok::<_, Infallible>(SseEvent::default().event("ping").data("{}"))
+    });
     Sse::new(states.merge(devices).merge(pings))
         .keep_alive(KeepAlive::new().interval(PING).text("ping"))
+        .into_response()
 }
 
 async fn begin(State(st): State<ApiState>) -> Response {
@@ -566,6 +597,17 @@ mod tests {
         c.put(("ko".into(), 175, "huge".into()), Arc::new(vec![0; 20_000]));
         assert!(c.get(&("ko".into(), 175, "huge".into())).is_none());
         assert!(c.bytes() <= 10_000);
+    }
+
+    #[test]
+    fn event_streams_are_bounded_and_a_closed_one_frees_its_slot() {
+        let n = Arc::default();
+        let open: Vec<StreamSlot> = (0..MAX_STREAMS)
+            .map(|_| StreamSlot::take(&n).unwrap())
+            .collect();
+        assert!(StreamSlot::take(&n).is_none(), "one more than the bound");
+        drop(open);
+        assert!(StreamSlot::take(&n).is_some());
     }
 
     #[test]

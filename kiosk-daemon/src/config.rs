@@ -473,6 +473,29 @@ pub struct Validated {
     pub metrics_listen: SocketAddr,
 }
 
+/// A warning when the A4 printer is reached over plain IPP/HTTP on another host: every
+/// certificate (with the citizen's data on it) then crosses the site's network unencrypted.
+/// Loopback (a printer behind a local CUPS) is fine.
+pub fn printer_link_warning(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("ipp://")
+        .or_else(|| uri.strip_prefix("http://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        format!(
+            "the A4 printer {host} is reached over plain IPP: certificates cross the network unencrypted (use a local CUPS queue or an isolated printer link)"
+        )
+    })
+}
+
 impl KioskConfig {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Validated, ConfigProblems> {
@@ -718,6 +741,25 @@ fn loopback(p: &mut Vec<String>, name: &str, value: &str) -> Option<SocketAddr> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_plain_printer_link_off_this_machine_is_warned_about() {
+        for local in [
+            "ipp://127.0.0.1:631/ipp/print",
+            "ipp://localhost/printers/a4",
+            "http://[::1]:631/ipp/print",
+        ] {
+            assert_eq!(printer_link_warning(local), None, "{local}");
+        }
+        for remote in [
+            "ipp://192.168.0.20/ipp/print",
+            "http://printer.lan:631/ipp/print",
+            "ipp://[fe80::1]/ipp/print",
+        ] {
+            assert!(printer_link_warning(remote).is_some(), "{remote}");
+        }
+    }
+
     use super::*;
 
     fn files(dir: &Path) {

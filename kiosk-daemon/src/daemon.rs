@@ -79,6 +79,9 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     let signing = Arc::new(signing_key(&data)?);
     let metrics = Arc::new(Metrics::new());
 
+    if let Some(w) = crate::config::printer_link_warning(&cfg.raw.devices.a4_printer.uri) {
+        warn!(incident = "printer-link-plain", "{w}");
+    }
     let queue = Kiosk::<SerialHardware, N>::queue();
     // The acceptor resumes after the last coin the journal booked.
     let resume = ledger
@@ -166,6 +169,7 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         ui_dir: cfg.raw.api.ui_dir.clone(),
         speech: Arc::new(SpeechCache::default()),
         hosts: Arc::new(api::loopback_hosts(api_addr)),
+        streams: Arc::default(),
     };
     tokio::spawn(async move {
         let _ = axum::serve(api_listener, api::router(state)).await;
