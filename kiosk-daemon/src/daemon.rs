@@ -15,7 +15,7 @@ use kiosk_render::{KioskFont, Renderer, SigningKey, TemplateSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use zeroize::Zeroizing;
 
 use crate::api::{self, ApiState, SpeechCache};
@@ -101,6 +101,16 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
     if settled != recovery::Settled::default() {
         warn!(?settled, "settled what the last run left open");
     }
+    // Where the ledger stood at the last start, signed: a ledger restored from an older
+    // copy or cut short no longer reaches it (crate::heads).
+    let head =
+        crate::heads::check_and_sign(&data, &ledger, &cfg.raw.kiosk.id, &signing, clock.unix_ms())?;
+    match &head {
+        crate::heads::HeadCheck::Behind(why) => {
+            error!(incident = "ledger-behind-signed-head", "{why}");
+        }
+        h => info!(?h, "signed the ledger's head"),
+    }
     let s = &cfg.raw.session;
     let settings = Settings {
         kiosk_id: cfg.raw.kiosk.id.clone(),
@@ -137,7 +147,9 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         queue,
     )?;
     let mut kiosk = kiosk;
-    if devices.unresolved > 0 {
+    if matches!(head, crate::heads::HeadCheck::Behind(_)) {
+        kiosk.hold_money("the ledger does not reach the head signed at the last start");
+    } else if devices.unresolved > 0 {
         kiosk.hold_money("recovery: a device could not say what it did");
     } else if devices.unexplained_notes > 0 {
         kiosk.hold_money("recovery: the stacker holds notes the books do not");

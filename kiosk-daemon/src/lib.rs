@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod doubles;
 pub mod hardware;
+pub mod heads;
 pub mod keys;
 pub mod kiosk;
 pub mod metrics;

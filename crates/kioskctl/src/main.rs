@@ -84,11 +84,35 @@ enum LedgerCommand {
         #[arg(long, default_value = "config/documents.toml")]
         catalog: PathBuf,
     },
-    /// Re-walk the hash chain and re-derive every balance.
+    /// Re-walk the hash chain and re-derive every balance; with --expect-head, also check
+    /// that the ledger still reaches heads signed earlier (not rewritten, not truncated).
     Verify {
         /// The ledger database.
         #[arg(long)]
         db: PathBuf,
+        /// A file of signed heads (one JSON object a line, as the kiosk writes
+        /// `signed-heads.jsonl`): the ledger must reach every one.
+        #[arg(long, value_name = "FILE")]
+        expect_head: Option<PathBuf>,
+        /// The kiosk's ed25519 public key, 64 hex digits (with --expect-head).
+        #[arg(long, value_name = "HEX", value_parser = render_cmd::parse_public_key)]
+        public_key: Option<kiosk_render::VerifyingKey>,
+        /// The published key file (`<name> <64 hex digits>` a line; with --expect-head).
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+    },
+    /// Sign the ledger's chain head with the kiosk's key and print it (one JSON line), as
+    /// the daemon does at every start.
+    SignHead {
+        /// The ledger database.
+        #[arg(long)]
+        db: PathBuf,
+        /// The kiosk's id.
+        #[arg(long)]
+        kiosk: String,
+        /// The kiosk's signing key file (64 hex digits; `signing.key`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
     },
     /// Print every account's balance.
     Balances {
@@ -146,7 +170,15 @@ fn main() -> ExitCode {
             seed,
             catalog,
         }) => simulate::run(&db, sessions, seed, &catalog),
-        Command::Ledger(LedgerCommand::Verify { db }) => ledger_cmd::verify(&db),
+        Command::Ledger(LedgerCommand::Verify {
+            db,
+            expect_head,
+            public_key,
+            keys,
+        }) => ledger_cmd::verify(&db, expect_head.as_deref(), public_key, keys.as_deref()),
+        Command::Ledger(LedgerCommand::SignHead { db, kiosk, key }) => {
+            ledger_cmd::sign_head(&db, &kiosk, &key)
+        }
         Command::Ledger(LedgerCommand::Balances { db, json }) => ledger_cmd::balances(&db, json),
         Command::Ledger(LedgerCommand::Export { db, since }) => ledger_cmd::export(&db, since),
         Command::Render(args) => render_cmd::render(&args),

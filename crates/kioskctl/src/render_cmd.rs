@@ -87,7 +87,7 @@ pub struct VerifyDocArgs {
 
 /// Reads a published key file: one `<name> <64 hex digits>` a line, `#` starts a comment.
 /// Every problem at once, with its line number.
-fn read_key_set(path: &Path) -> Result<Vec<(String, VerifyingKey)>> {
+pub(crate) fn read_key_set(path: &Path) -> Result<Vec<(String, VerifyingKey)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     let mut keys = Vec::new();
@@ -133,11 +133,11 @@ fn hex32(s: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-fn parse_public_key(s: &str) -> Result<VerifyingKey, String> {
+pub(crate) fn parse_public_key(s: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_bytes(&hex32(s)?).map_err(|_| "not a valid ed25519 public key".into())
 }
 
-fn read_key_file(path: &Path, what: &str) -> Result<[u8; 32]> {
+pub(crate) fn read_key_file(path: &Path, what: &str) -> Result<[u8; 32]> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     hex32(&text).map_err(|e| anyhow!("{}: {e} ({what})", path.display()))

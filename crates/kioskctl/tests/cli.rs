@@ -210,3 +210,97 @@ fn catalog_list_json_has_every_type() {
     assert_eq!(res["fee"], 200);
     assert_eq!(res["requires"], "identity");
 }
+
+#[test]
+fn verify_expect_head_catches_a_ledger_rewritten_or_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let simulate = |db: &str, sessions: &str, seed: &str| {
+        let out = kioskctl(&[
+            "ledger",
+            "simulate",
+            "--db",
+            db,
+            "--sessions",
+            sessions,
+            "--seed",
+            seed,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    simulate(&p("real.db"), "40", "5");
+    std::fs::write(p("signing.key"), "11".repeat(32)).unwrap();
+    let out = kioskctl(&[
+        "ledger",
+        "sign-head",
+        "--db",
+        &p("real.db"),
+        "--kiosk",
+        "K-9",
+        "--key",
+        &p("signing.key"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let head: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(head["kiosk"], "K-9");
+    let public = head["public_key"].as_str().unwrap().to_owned();
+    // Two heads in the file, as the kiosk keeps them: the ledger must reach both.
+    let mut heads = text(&out.stdout);
+    heads.push_str(&heads.clone());
+    std::fs::write(p("heads.jsonl"), heads).unwrap();
+
+    let verify = |db: &str, extra: &[&str]| {
+        let mut args = vec!["ledger", "verify", "--db", db, "--expect-head"];
+        let heads = p("heads.jsonl");
+        args.push(&heads);
+        args.extend_from_slice(extra);
+        kioskctl(&args)
+    };
+    let out = verify(&p("real.db"), &["--public-key", &public]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("reaches 2 signed head(s)"));
+    // The published key file works as well.
+    std::fs::write(p("keys.txt"), format!("# kiosks\nK-9-2026 {public}\n")).unwrap();
+    let out = verify(&p("real.db"), &["--keys", &p("keys.txt")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // Cut short: the same kiosk's books with fewer sessions, consistent by themselves.
+    simulate(&p("short.db"), "30", "5");
+    assert_eq!(
+        kioskctl(&["ledger", "verify", "--db", &p("short.db")])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = verify(&p("short.db"), &["--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("truncated"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Rewritten consistently: other sessions, every hash recomputed, longer than the head.
+    simulate(&p("forged.db"), "80", "6");
+    let out = verify(&p("forged.db"), &["--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("rewritten"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A head signed by a key the verifier does not trust proves nothing.
+    let other = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let out = verify(&p("real.db"), &["--public-key", other]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("not trusted"));
+    // And without any trusted key the command refuses to judge.
+    let out = verify(&p("real.db"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("whose signature"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -20,6 +20,7 @@
 mod egov;
 mod entry;
 mod error;
+mod head;
 mod intents;
 mod migrate;
 mod store;
@@ -28,6 +29,7 @@ mod verify;
 pub use egov::{Message, MessageState, Service, Settlement};
 pub use entry::{Entry, EntryKind, IdempotencyKey, Op, Outcome, Resolve, StoredEntry, entry_hash};
 pub use error::{LedgerError, VerifyError};
+pub use head::{HeadError, SignedHead};
 pub use intents::{Cursor, Intent, IntentKind};
 pub use migrate::{MIGRATIONS, Migration};
 pub use store::{Balance, Ledger};

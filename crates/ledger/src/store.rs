@@ -651,6 +651,19 @@ impl Ledger {
         Ok(v.max(0) as u64)
     }
 
+    /// The hash of entry `seq`, if there is one.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>, LedgerError> {
+        let h: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT hash FROM journal WHERE seq = ?1",
+                [seq_i64(seq)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(h.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()))
+    }
+
     /// The entry booked under `key`, if any: how a restarted daemon learns whether a
     /// device event was already booked.
     pub fn find(&self, key: &IdempotencyKey) -> Result<Option<u64>, LedgerError> {
