@@ -7,7 +7,9 @@
 
 use kiosk_ioproto::frame::MAX_COBS_FRAME;
 use kiosk_ioproto::host::{EventGuard, verify_status};
-use kiosk_ioproto::{Frame, FrameDecoder, Key, MAX_WIRE_FRAME, Message, PayloadError, RETIRED_KINDS};
+use kiosk_ioproto::{
+    Frame, FrameDecoder, Key, MAX_WIRE_FRAME, Message, PayloadError, RETIRED_KINDS,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn check(frame: Frame) {
@@ -51,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some((&kind, payload)) = data.split_first() {
         if RETIRED_KINDS.contains(&kind) {
-            assert_eq!(Message::decode(kind, payload), Err(PayloadError::Retired(kind)));
+            assert_eq!(
+                Message::decode(kind, payload),
+                Err(PayloadError::Retired(kind))
+            );
         }
         if let Ok(msg) = Message::decode(kind, payload) {
             let mut buf = [0u8; kiosk_ioproto::MAX_PAYLOAD];
