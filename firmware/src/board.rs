@@ -1,16 +1,17 @@
 //! The pure core: all of the board's behaviour as a step function over time, sampled inputs
 //! and received bytes. No hardware types, no allocation, no panics.
 
-use kiosk_ioproto::auth::{self, Key, NONCE_LEN};
+use kiosk_ioproto::auth::{self, BOOT_ID_LEN, CHALLENGE_LEN, Key, NONCE_LEN};
+use kiosk_ioproto::message::{RETIRED_CONFIGURE_WATCHDOG, RETIRED_MAINTENANCE, event_body};
 use kiosk_ioproto::{
-    Alarm, EventKind, Frame, FrameDecoder, Input, InputSet, Lock, LockSet, Message, NakReason,
-    PROTOCOL_VERSION, Status, StatusFlags, WireFrame,
+    Alarm, EventKind, Frame, FrameDecoder, FrameError, Input, InputSet, Lock, LockSet, Message,
+    NakReason, PROTOCOL_VERSION, PayloadError, Status, StatusFlags, WireFrame,
 };
 
 use crate::config::{Config, MAX_BAD_MAC_LIMIT, valid_watchdog_s};
 
 /// The firmware version reported in the hello.
-pub const FIRMWARE_VERSION: [u8; 3] = [0, 1, 0];
+pub const FIRMWARE_VERSION: [u8; 3] = [0, 2, 0];
 /// Capacity of the event queue (one slot is kept for the overflow marker).
 pub const EVENT_QUEUE_CAPACITY: usize = 32;
 /// Capacity of the transmit buffer one step can fill.
@@ -186,13 +187,14 @@ pub struct Board {
     key: Key,
     board_id: u32,
     seed: [u8; NONCE_LEN],
+    boot_id: [u8; BOOT_ID_LEN],
     nonce_counter: u64,
     boot_ms: Option<u64>,
     last_ms: u64,
     debounce: [Debounce; Input::COUNT],
     inputs: InputSet,
     events: EventQueue,
-    next_event_seq: u16,
+    next_event_seq: u64,
     locks: [LockState; Lock::COUNT],
     nonce: Option<([u8; NONCE_LEN], u64)>,
     bad_macs: [u64; MAX_BAD_MAC_LIMIT],
@@ -214,11 +216,13 @@ impl Board {
     /// from a hardware random source at start-up (nonces derive from key, seed and a counter).
     pub fn new(config: Config, key: Key, board_id: u32, seed: [u8; NONCE_LEN]) -> Board {
         let cfg = config.sanitised();
+        let boot_id = auth::derive_boot_id(&key, &seed);
         Board {
             cfg,
             key,
             board_id,
             seed,
+            boot_id,
             nonce_counter: 0,
             boot_ms: None,
             last_ms: 0,
@@ -275,7 +279,10 @@ impl Board {
             match self.rx.push(byte) {
                 None => {}
                 Some(Ok(frame)) => self.handle(now, frame, &mut tx),
-                Some(Err(_)) => self.stats.bad_frames = self.stats.bad_frames.saturating_add(1),
+                Some(Err(e)) => {
+                    self.stats.bad_frames = self.stats.bad_frames.saturating_add(1);
+                    self.refuse_undecodable(now, e, &mut tx);
+                }
             }
         }
         if !self.link_up(now) {
@@ -340,6 +347,11 @@ impl Board {
             watchdog_s: u16::try_from(self.host_watchdog_ms / 1000).unwrap_or(u16::MAX),
             bad_frames: self.stats.bad_frames,
         }
+    }
+
+    /// This boot's session value: it keys the event MACs, and status replies carry it.
+    pub fn boot_id(&self) -> &[u8; BOOT_ID_LEN] {
+        &self.boot_id
     }
 
     /// Diagnostic counters.
@@ -456,6 +468,26 @@ impl Board {
         }
     }
 
+    /// A frame whose CRC was good but whose payload did not decode is refused by name, so
+    /// the sender learns why; it does not count as hearing the host. Protocol 1's
+    /// unauthenticated watchdog and maintenance commands also count as bad MACs: in
+    /// protocol 2 only something without the key sends them.
+    fn refuse_undecodable(&mut self, now: u64, e: FrameError, tx: &mut TxBuf) {
+        let FrameError::Payload { seq, error } = e else {
+            return; // line noise: no sequence number to name
+        };
+        let reason = match error {
+            PayloadError::Retired(RETIRED_CONFIGURE_WATCHDOG | RETIRED_MAINTENANCE) => {
+                self.bad_mac(now);
+                NakReason::Unauthenticated
+            }
+            PayloadError::Retired(_) => NakReason::BadVersion,
+            PayloadError::UnknownKind(_) => NakReason::Unsupported,
+            PayloadError::Length | PayloadError::Value => NakReason::Malformed,
+        };
+        self.reply(tx, Message::Nak { seq, reason });
+    }
+
     fn handle(&mut self, now: u64, frame: Frame, tx: &mut TxBuf) {
         let seq = frame.seq;
         if !frame.msg.is_host_to_board() {
@@ -504,25 +536,17 @@ impl Board {
                 self.release(now, lock);
                 ack(Ok(()))
             }
-            Message::ConfigureWatchdog { timeout_s } => ack(if valid_watchdog_s(timeout_s) {
-                self.host_watchdog_ms = u64::from(timeout_s) * 1000;
-                self.watch_from_ms = self.watch_from_ms.max(now);
-                Ok(())
-            } else {
-                Err(NakReason::OutOfRange)
-            }),
-            Message::Maintenance { seconds } => ack(if seconds > self.cfg.max_maintenance_s {
-                Err(NakReason::OutOfRange)
-            } else if seconds == 0 {
-                if self.maintenance_until.take().is_some() {
-                    self.watch_from_ms = self.watch_from_ms.max(now);
-                }
-                Ok(())
-            } else {
-                self.maintenance_until = Some(now + u64::from(seconds) * 1000);
-                Ok(())
-            }),
-            Message::GetStatus => Message::Status(self.status_at(now)),
+            Message::ConfigureWatchdog {
+                timeout_s,
+                nonce,
+                mac,
+            } => ack(self.configure_watchdog(now, timeout_s, &nonce, &mac)),
+            Message::Maintenance {
+                seconds,
+                nonce,
+                mac,
+            } => ack(self.maintenance(now, seconds, &nonce, &mac)),
+            Message::GetStatus { challenge } => self.signed_status(now, &challenge),
             // Board-to-host kinds were answered above.
             _ => ack(Err(NakReason::Unsupported)),
         };
@@ -536,15 +560,34 @@ impl Board {
         s
     }
 
-    fn unlock(
+    /// The status, MAC'd over the host's challenge and this boot's id.
+    fn signed_status(&self, now: u64, challenge: &[u8; CHALLENGE_LEN]) -> Message {
+        let status = self.status_at(now);
+        let mac = auth::status_mac(
+            &self.key,
+            self.board_id,
+            challenge,
+            &self.boot_id,
+            &status.body(),
+        );
+        Message::Status {
+            status,
+            boot_id: self.boot_id,
+            mac,
+        }
+    }
+
+    /// The checks every authenticated command passes before it acts: the nonce is spent
+    /// whatever happens (one nonce, one try, shared by all authenticated kinds), nothing is
+    /// accepted during a lockout, the nonce must be the board's current one and unexpired,
+    /// and the MAC (checked by `verify` in constant time) must hold; a bad MAC counts
+    /// towards the lockout.
+    fn authorise(
         &mut self,
         now: u64,
-        lock: Lock,
-        seconds: u8,
         nonce: &[u8; NONCE_LEN],
-        mac: &[u8; auth::MAC_LEN],
+        verify: impl FnOnce(&Key, u32) -> bool,
     ) -> Result<(), NakReason> {
-        // Any attempt uses up the nonce: one nonce, one try.
         let issued = self.nonce.take();
         if self.lockout_until.is_some() {
             return Err(NakReason::LockedOut);
@@ -553,10 +596,65 @@ impl Board {
             Some((current, expires)) if current == *nonce && now < expires => {}
             _ => return Err(NakReason::StaleNonce),
         }
-        if !auth::verify_unlock_mac(&self.key, self.board_id, lock, seconds, nonce, mac) {
+        if !verify(&self.key, self.board_id) {
             self.bad_mac(now);
             return Err(NakReason::BadMac);
         }
+        Ok(())
+    }
+
+    fn configure_watchdog(
+        &mut self,
+        now: u64,
+        timeout_s: u16,
+        nonce: &[u8; NONCE_LEN],
+        mac: &[u8; auth::MAC_LEN],
+    ) -> Result<(), NakReason> {
+        self.authorise(now, nonce, |key, id| {
+            auth::verify_watchdog_mac(key, id, timeout_s, nonce, mac)
+        })?;
+        if !valid_watchdog_s(timeout_s) {
+            return Err(NakReason::OutOfRange);
+        }
+        self.host_watchdog_ms = u64::from(timeout_s) * 1000;
+        self.watch_from_ms = self.watch_from_ms.max(now);
+        Ok(())
+    }
+
+    fn maintenance(
+        &mut self,
+        now: u64,
+        seconds: u16,
+        nonce: &[u8; NONCE_LEN],
+        mac: &[u8; auth::MAC_LEN],
+    ) -> Result<(), NakReason> {
+        self.authorise(now, nonce, |key, id| {
+            auth::verify_maintenance_mac(key, id, seconds, nonce, mac)
+        })?;
+        if seconds > self.cfg.max_maintenance_s {
+            return Err(NakReason::OutOfRange);
+        }
+        if seconds == 0 {
+            if self.maintenance_until.take().is_some() {
+                self.watch_from_ms = self.watch_from_ms.max(now);
+            }
+        } else {
+            self.maintenance_until = Some(now + u64::from(seconds) * 1000);
+        }
+        Ok(())
+    }
+
+    fn unlock(
+        &mut self,
+        now: u64,
+        lock: Lock,
+        seconds: u8,
+        nonce: &[u8; NONCE_LEN],
+        mac: &[u8; auth::MAC_LEN],
+    ) -> Result<(), NakReason> {
+        self.authorise(now, nonce, |key, id| {
+            auth::verify_unlock_mac(key, id, lock, seconds, nonce, mac)
+        })?;
         if seconds == 0 || seconds > self.cfg.max_unlock_s {
             return Err(NakReason::OutOfRange);
         }
@@ -618,15 +716,25 @@ impl Board {
             if tx.room() < kiosk_ioproto::MAX_WIRE_FRAME {
                 break;
             }
+            let (body, n) = event_body(self.next_event_seq, ev.at_ms, ev.kind);
+            let mac = auth::event_mac(
+                &self.key,
+                self.board_id,
+                &self.boot_id,
+                body.get(..n).unwrap_or(&[]),
+            );
             let msg = Message::Event {
                 event_seq: self.next_event_seq,
                 at_ms: ev.at_ms,
                 kind: ev.kind,
+                mac,
             };
             if !self.send(tx, msg) {
                 break;
             }
-            self.next_event_seq = self.next_event_seq.wrapping_add(1);
+            // 64 bits never wrap (at one event per debounce time of every input, that
+            // takes billions of years); saturating keeps it monotonic regardless.
+            self.next_event_seq = self.next_event_seq.saturating_add(1);
             self.events.pop();
         }
     }

@@ -18,20 +18,23 @@ pub struct Config {
     /// Losing the link relocks every lock (fail secure).
     pub link_timeout_ms: u32,
     /// Host watchdog timeout at start (default 60 s; 0 = off). The host can change it with
-    /// `ConfigureWatchdog` (0 or 10..=3600 s).
+    /// an authenticated `ConfigureWatchdog` (0 or 10..=3600 s).
     pub host_watchdog_s: u16,
     /// Length of a host reset relay pulse (default 500 ms).
     pub reset_pulse_ms: u32,
     /// After the board starts and after each reset pulse, the host gets this long to boot
     /// before missed heartbeats count (default 180 s).
     pub host_boot_grace_ms: u32,
-    /// How long a nonce stays valid (default 10 s). A nonce is good for one unlock attempt.
+    /// How long a nonce stays valid (default 10 s). A nonce is good for one attempt at one
+    /// authenticated command (unlock, watchdog or maintenance).
     pub nonce_valid_ms: u32,
-    /// This many bad MACs ... (default 5; clamped to 1..=8)
+    /// This many bad MACs (on any authenticated command, or protocol 1's unauthenticated
+    /// watchdog and maintenance commands) ... (default 5; clamped to 1..=8)
     pub bad_mac_limit: u8,
     /// ... within this window (default 60 s) ...
     pub bad_mac_window_ms: u32,
-    /// ... lock unlocking out for this long (default 5 min) and raise a tamper alarm.
+    /// ... lock every authenticated command out for this long (default 5 min) and raise a
+    /// tamper alarm.
     pub auth_lockout_ms: u32,
     /// The longest maintenance window the host may declare (default 4 h).
     pub max_maintenance_s: u16,

@@ -2,10 +2,11 @@
 //!
 //! - [`Board`] is the pure core: [`Board::step`] takes the time, the sampled inputs and the
 //!   received bytes and returns the outputs and the frames to send. It debounces inputs,
-//!   queues input-change events (bounded, overflow reported), authenticates unlocks against a
-//!   single-use nonce, limits solenoid on-time, relocks on door close and on host link loss,
-//!   resets the host when it misses heartbeats (not during maintenance), and locks unlocking
-//!   out after repeated bad MACs.
+//!   queues input-change events (bounded, overflow reported) and MACs each one for the host,
+//!   authenticates unlock, watchdog and maintenance commands against a single-use nonce,
+//!   answers status requests with a MAC over the host's challenge, limits solenoid on-time,
+//!   relocks on door close and on host link loss, resets the host when it misses heartbeats
+//!   (not during maintenance), and locks authenticated commands out after repeated bad MACs.
 //! - [`Shell`] runs it on embedded-hal 1.0 pins, an embedded-io serial port, a [`Clock`] and
 //!   a [`Watchdog`].
 #![no_std]

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use kiosk_firmware::{Config, TX_CAPACITY};
 use kiosk_ioproto::auth::verify_unlock_mac;
-use kiosk_ioproto::host::unlock_command;
+use kiosk_ioproto::host::{maintenance_command, unlock_command, watchdog_command};
 use kiosk_ioproto::*;
 use proptest::prelude::*;
 
@@ -94,7 +94,7 @@ proptest! {
                         None => Message::Heartbeat,
                     },
                     Act::Relock(l) => Message::Relock { lock: *l },
-                    Act::GetStatus => Message::GetStatus,
+                    Act::GetStatus => Message::GetStatus { challenge: h.challenge() },
                 };
                 if matches!(m, Message::Unlock { .. }) {
                     last_unlock = Some(m);
@@ -228,7 +228,7 @@ proptest! {
         let mut cursor = 0usize;
         let mut overflowed = false;
         for (i, (seq, kind)) in h.events.iter().enumerate() {
-            prop_assert_eq!(usize::from(*seq), i);
+            prop_assert_eq!(*seq as usize, i);
             match kind {
                 EventKind::Alarm(_) => {}
                 EventKind::Overflow { lost } => {
@@ -247,5 +247,126 @@ proptest! {
             prop_assert!(!overflowed, "the link was up throughout");
         }
         prop_assert_eq!(b.status().inputs.bits(), segments.last().unwrap().bits);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum WdAct {
+    GetNonce,
+    /// A correct command over the newest nonce the host has seen.
+    WatchdogGood(u16),
+    MaintenanceGood(u16),
+    /// Commands with a MAC made with the wrong key.
+    WatchdogBadMac(u16),
+    MaintenanceBadMac(u16),
+    /// A correct MAC over a nonce the host made up.
+    WatchdogForgedNonce(u16, [u8; 16]),
+    /// Protocol 1's unauthenticated command bytes (kind 0x06 or 0x07).
+    Legacy(bool, u16),
+    /// The last authenticated command again, byte for byte.
+    Replay,
+}
+
+fn timeout() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0u16), 0u16..20, 10u16..=3600, any::<u16>()]
+}
+
+fn wd_act() -> impl Strategy<Value = WdAct> {
+    prop_oneof![
+        3 => Just(WdAct::GetNonce),
+        3 => timeout().prop_map(WdAct::WatchdogGood),
+        2 => (0u16..20_000).prop_map(WdAct::MaintenanceGood),
+        1 => timeout().prop_map(WdAct::WatchdogBadMac),
+        1 => any::<u16>().prop_map(WdAct::MaintenanceBadMac),
+        1 => (timeout(), any::<[u8; 16]>()).prop_map(|(t, n)| WdAct::WatchdogForgedNonce(t, n)),
+        2 => (any::<bool>(), any::<u16>()).prop_map(|(w, v)| WdAct::Legacy(w, v)),
+        2 => Just(WdAct::Replay),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The host watchdog's timeout and the maintenance window change only through a command
+    /// with a valid MAC over the board's fresh, unused nonce; everything else is NAKed.
+    #[test]
+    fn watchdog_and_maintenance_change_only_when_authenticated(
+        steps in prop::collection::vec((1u64..2_000, prop::collection::vec(wd_act(), 0..4)), 1..80)
+    ) {
+        let cfg = Config { nonce_valid_ms: 3_000, ..Config::default() };
+        let mut b = board(cfg);
+        let mut h = Host::new();
+        let other_key = Key::new([0xA5; 32]);
+        let mut fresh: Option<([u8; 16], u64)> = None;
+        let mut last_auth: Option<Message> = None;
+        let mut watchdog_s = 60u16;
+        let mut maintenance_until: Option<u64> = None;
+        for (dt, acts) in steps {
+            h.now += dt;
+            if maintenance_until.is_some_and(|t| h.now >= t) {
+                maintenance_until = None;
+            }
+            let nonce = fresh.map(|(n, _)| n).unwrap_or([0; 16]);
+            let mut rx = Vec::new();
+            let mut sent = Vec::new();
+            for a in &acts {
+                let m = match a {
+                    WdAct::GetNonce => Some(Message::GetNonce),
+                    WdAct::WatchdogGood(t) => Some(watchdog_command(&key(), BOARD_ID, *t, &nonce)),
+                    WdAct::MaintenanceGood(s) => Some(maintenance_command(&key(), BOARD_ID, *s, &nonce)),
+                    WdAct::WatchdogBadMac(t) => Some(watchdog_command(&other_key, BOARD_ID, *t, &nonce)),
+                    WdAct::MaintenanceBadMac(s) => Some(maintenance_command(&other_key, BOARD_ID, *s, &nonce)),
+                    WdAct::WatchdogForgedNonce(t, n) => Some(watchdog_command(&key(), BOARD_ID, *t, n)),
+                    WdAct::Legacy(wd, v) => {
+                        let seq = h.enc.frame(Message::Heartbeat).0; // reserve a number
+                        rx.extend(raw_frame(seq, if *wd { 0x06 } else { 0x07 }, &v.to_le_bytes()));
+                        sent.push(None);
+                        None
+                    }
+                    WdAct::Replay => Some(last_auth.unwrap_or(Message::Heartbeat)),
+                };
+                if let Some(m) = m {
+                    if matches!(m, Message::ConfigureWatchdog { .. } | Message::Maintenance { .. }) {
+                        last_auth = Some(m);
+                    }
+                    rx.extend_from_slice(h.enc.frame(m).1.as_bytes());
+                    sent.push(Some(m));
+                }
+            }
+            let replies = h.step_bytes(&mut b, &rx);
+            prop_assert_eq!(replies.len(), sent.len(), "one reply per command");
+            for (m, r) in sent.iter().zip(&replies) {
+                let acked = matches!(r.msg, Message::Ack { .. });
+                match (m, r.msg) {
+                    (None, reply) => prop_assert!(
+                        matches!(reply, Message::Nak { reason: NakReason::Unauthenticated, .. }),
+                        "protocol-1 command answered {:?}", reply
+                    ),
+                    (Some(Message::GetNonce), Message::Nonce { nonce, .. }) => fresh = Some((nonce, h.now)),
+                    (Some(Message::ConfigureWatchdog { timeout_s, nonce, mac }), _) => {
+                        let valid = fresh.is_some_and(|(n, t)| n == *nonce && h.now < t + 3_000)
+                            && auth::verify_watchdog_mac(&key(), BOARD_ID, *timeout_s, nonce, mac);
+                        fresh = None;
+                        if acked {
+                            prop_assert!(valid, "acked a watchdog command without a fresh valid MAC");
+                            watchdog_s = *timeout_s;
+                        }
+                    }
+                    (Some(Message::Maintenance { seconds, nonce, mac }), _) => {
+                        let valid = fresh.is_some_and(|(n, t)| n == *nonce && h.now < t + 3_000)
+                            && auth::verify_maintenance_mac(&key(), BOARD_ID, *seconds, nonce, mac);
+                        fresh = None;
+                        if acked {
+                            prop_assert!(valid, "acked a maintenance command without a fresh valid MAC");
+                            maintenance_until = (*seconds > 0).then(|| h.now + u64::from(*seconds) * 1000);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let s = h.status(&mut b);
+            prop_assert_eq!(s.watchdog_s, watchdog_s);
+            prop_assert_eq!(s.flags.maintenance, maintenance_until.is_some());
+        }
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use zeroize::Zeroizing;
 
 use crate::config::DevicesSection;
@@ -368,9 +368,67 @@ impl SerialHardware {
     }
 }
 
+/// The host watchdog timeout the daemon sets on the I/O board (the firmware's default):
+/// the board power-cycles the PC after this long without a heartbeat (sent every 500 ms).
+pub const IO_BOARD_WATCHDOG_S: u16 = 60;
+/// How often the daemon reads the board's signed status to check the watchdog is still set
+/// as it left it (and re-asserts it when not).
+const IO_BOARD_CONFIG_CHECK: Duration = Duration::from_secs(30);
+
+/// Sets the board's host watchdog with an authenticated command and checks the board's
+/// signed status agrees. A refusal or a mismatch is an incident (`io-board-config`): the
+/// watchdog is what brings a hung kiosk back, and a board that will not take or keep the
+/// host's setting has been tampered with or is broken.
+fn assert_io_board_config(client: &mut kiosk_devices::ioboard::IoBoardClient) -> bool {
+    match client.assert_watchdog(IO_BOARD_WATCHDOG_S) {
+        Ok(status) => {
+            info!(
+                watchdog_s = status.watchdog_s,
+                "I/O board host watchdog set and confirmed"
+            );
+            true
+        }
+        Err(e) => {
+            error!(
+                incident = "io-board-config",
+                %e,
+                wanted_s = IO_BOARD_WATCHDOG_S,
+                "the I/O board did not take the host watchdog setting"
+            );
+            false
+        }
+    }
+}
+
+/// Reads the board's signed status; re-asserts the watchdog when it is not what the host
+/// set (an incident, `io-board-config`).
+fn check_io_board_config(client: &mut kiosk_devices::ioboard::IoBoardClient) -> bool {
+    match client.status() {
+        Ok(s) if s.watchdog_s == IO_BOARD_WATCHDOG_S => true,
+        Ok(s) => {
+            error!(
+                incident = "io-board-config",
+                got_s = s.watchdog_s,
+                wanted_s = IO_BOARD_WATCHDOG_S,
+                "the I/O board's host watchdog changed: setting it again"
+            );
+            assert_io_board_config(client);
+            false
+        }
+        Err(e) => {
+            warn!(%e, "I/O board status unreadable; checking again later");
+            false
+        }
+    }
+}
+
 /// The I/O board: doors, earphone jack, paper-low and the host watchdog. Its client is
 /// blocking (a request/reply protocol on one port), so it runs on its own thread: a
 /// heartbeat every 500 ms (which also feeds the board's host watchdog) and the events.
+/// Only events with a valid MAC over the board's current boot and a rising sequence number
+/// get through (the client drops the rest); each drop is an incident
+/// (`io-board-event-forged`). The watchdog setting is asserted at start, again whenever the
+/// board restarts, and checked every 30 s.
 fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result<(), StartError> {
     use kiosk_devices::ioboard::IoBoardClient;
     use kiosk_ioproto::{EventKind, Input as Pin, Key};
@@ -382,10 +440,17 @@ fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result
     let link = open("I/O board", port, 115_200)?;
     let mut client = IoBoardClient::connect(link, key, Duration::from_millis(500))
         .map_err(|e| StartError::Config(format!("I/O board: {e}")))?;
+    let mut config_ok = assert_io_board_config(&mut client);
+    if !config_ok {
+        let n = DeviceNote::BoardAlarm { alarm: "config" };
+        let _ = tx.try_send(Msg::Input(Input::Device(n)));
+    }
     std::thread::Builder::new()
         .name("io-board".into())
         .spawn(move || {
             let mut online = true;
+            let mut last_check = std::time::Instant::now();
+            let (mut forged, mut replayed) = (0u64, 0u64);
             loop {
                 std::thread::sleep(Duration::from_millis(500));
                 let alive = client.heartbeat().is_ok();
@@ -402,6 +467,22 @@ fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result
                 let Ok(events) = client.take_events() else {
                     continue;
                 };
+                let mut notes = Vec::new();
+                if client.forged_events() > forged || client.replayed_events() > replayed {
+                    error!(
+                        incident = "io-board-event-forged",
+                        forged = client.forged_events() - forged,
+                        replayed = client.replayed_events() - replayed,
+                        "I/O board events with a bad MAC or an old sequence number dropped: \
+                         something on the serial line is faking the board"
+                    );
+                    forged = client.forged_events();
+                    replayed = client.replayed_events();
+                    notes.push(DeviceNote::BoardAlarm {
+                        alarm: "event-forged",
+                    });
+                }
+                let mut restarted = false;
                 for e in events {
                     let note = match e.kind {
                         EventKind::Input {
@@ -443,6 +524,12 @@ fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result
                                 alarm: "host-reset",
                             }
                         }
+                        EventKind::Alarm(kiosk_ioproto::Alarm::BoardStarted) => {
+                            // A (re)started board runs its default watchdog setting.
+                            info!("I/O board started");
+                            restarted = true;
+                            continue;
+                        }
                         EventKind::Overflow { lost } => {
                             warn!(lost, "I/O board events lost: its status is the truth");
                             DeviceNote::BoardAlarm {
@@ -454,6 +541,21 @@ fn start_io_board(port: &Path, key_file: &Path, tx: mpsc::Sender<Msg>) -> Result
                             continue;
                         }
                     };
+                    notes.push(note);
+                }
+                if restarted || last_check.elapsed() >= IO_BOARD_CONFIG_CHECK {
+                    last_check = std::time::Instant::now();
+                    let ok = if restarted || !config_ok {
+                        assert_io_board_config(&mut client)
+                    } else {
+                        check_io_board_config(&mut client)
+                    };
+                    if config_ok && !ok {
+                        notes.push(DeviceNote::BoardAlarm { alarm: "config" });
+                    }
+                    config_ok = ok;
+                }
+                for note in notes {
                     if tx.blocking_send(Msg::Input(Input::Device(note))).is_err() {
                         return;
                     }

@@ -165,8 +165,10 @@ pub enum DeviceNote {
         /// Whether tripped.
         tripped: bool,
     },
-    /// An alarm of the I/O board: `auth-lockout` (repeated bad unlock MACs), `host-reset`
-    /// (the board power-cycled the PC), `events-lost` (its event queue overflowed).
+    /// An alarm of the I/O board: `auth-lockout` (repeated bad MACs), `host-reset`
+    /// (the board power-cycled the PC), `events-lost` (its event queue overflowed),
+    /// `event-forged` (events with a bad MAC or replayed, dropped), `config` (the board did
+    /// not take or keep the host watchdog setting).
     BoardAlarm {
         /// Which.
         alarm: &'static str,

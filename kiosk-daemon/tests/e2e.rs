@@ -301,6 +301,14 @@ async fn a_door_opened_on_the_io_board_takes_the_kiosk_out_of_service_until_clos
         log.contains("door-open"),
         "the opening is an incident in the log"
     );
+    // The daemon set the board's host watchdog with a MAC and found it in the signed
+    // status; every event verified.
+    assert!(
+        log.contains("I/O board host watchdog set and confirmed"),
+        "{log}"
+    );
+    assert!(!log.contains("io-board-config"), "{log}");
+    assert!(!log.contains("io-board-event-forged"), "{log}");
     s.stop().await.unwrap();
 }
 

@@ -43,8 +43,14 @@ pub enum FrameError {
     TooShort,
     /// The CRC does not match.
     Crc,
-    /// The CRC matched but the message is malformed.
-    Payload(PayloadError),
+    /// The CRC matched but the message is malformed. The sender's sequence number is
+    /// kept so the board can refuse the frame by name (a NAK) instead of ignoring it.
+    Payload {
+        /// The frame's sequence number.
+        seq: u16,
+        /// What was wrong with the payload.
+        error: PayloadError,
+    },
 }
 
 /// An encoded frame, delimiter included.
@@ -110,7 +116,8 @@ impl Frame {
             return Err(FrameError::Crc);
         }
         let seq = u16::from_le_bytes([body[0], body[1]]);
-        let msg = Message::decode(body[2], &body[HEADER_LEN..]).map_err(FrameError::Payload)?;
+        let msg = Message::decode(body[2], &body[HEADER_LEN..])
+            .map_err(|error| FrameError::Payload { seq, error })?;
         Ok(Frame { seq, msg })
     }
 }
@@ -207,7 +214,11 @@ mod tests {
     fn a_corrupted_byte_fails_the_crc() {
         let wire = Frame {
             seq: 7,
-            msg: Message::Maintenance { seconds: 600 },
+            msg: Message::Maintenance {
+                seconds: 600,
+                nonce: [1; 16],
+                mac: [2; 32],
+            },
         }
         .encode();
         let bytes = wire.as_bytes();
@@ -253,6 +264,24 @@ mod tests {
     }
 
     #[test]
+    fn retired_kinds_are_named_with_their_sequence_number() {
+        // Protocol 1's unauthenticated ConfigureWatchdog { timeout_s: 0 }.
+        let mut raw = [0x34, 0x12, 0x06, 0x00, 0x00, 0, 0];
+        let crc = crc16(&raw[..5]).to_le_bytes();
+        raw[5] = crc[0];
+        raw[6] = crc[1];
+        let mut enc = [0u8; 16];
+        let n = cobs::encode(&raw, &mut enc).unwrap();
+        assert_eq!(
+            Frame::decode(&enc[..n]),
+            Err(FrameError::Payload {
+                seq: 0x1234,
+                error: PayloadError::Retired(0x06)
+            })
+        );
+    }
+
+    #[test]
     fn trailing_payload_bytes_are_refused() {
         // A Heartbeat with one stray payload byte and a valid CRC.
         let mut raw = [0x01, 0x00, 0x02, 0xAA, 0, 0];
@@ -263,7 +292,10 @@ mod tests {
         let n = cobs::encode(&raw, &mut enc).unwrap();
         assert_eq!(
             Frame::decode(&enc[..n]),
-            Err(FrameError::Payload(PayloadError::Length))
+            Err(FrameError::Payload {
+                seq: 1,
+                error: PayloadError::Length
+            })
         );
     }
 }

@@ -14,12 +14,14 @@ pub mod frame;
 pub mod host;
 pub mod message;
 
-pub use auth::{KEY_LEN, Key, MAC_LEN, NONCE_LEN};
+pub use auth::{BOOT_ID_LEN, CHALLENGE_LEN, EVENT_MAC_LEN, KEY_LEN, Key, MAC_LEN, NONCE_LEN};
 pub use frame::{Frame, FrameDecoder, FrameError, MAX_WIRE_FRAME, WireFrame};
 pub use message::{
     Alarm, EventKind, Input, InputSet, Lock, LockSet, MAX_PAYLOAD, Message, NakReason,
-    PayloadError, Status, StatusFlags,
+    PayloadError, RETIRED_KINDS, Status, StatusFlags,
 };
 
-/// The protocol version carried in the hellos.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version carried in the hellos. Version 2 authenticates the watchdog and
+/// maintenance commands, the status reply and the events (version 1 did not); a board
+/// refuses a hello of another version with [`NakReason::BadVersion`].
+pub const PROTOCOL_VERSION: u8 = 2;

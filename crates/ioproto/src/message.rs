@@ -1,7 +1,10 @@
 //! The messages carried in frames, and their payload encodings (all integers little-endian,
 //! every payload of a fixed length per message kind, every enum byte validated).
+//!
+//! Protocol 2 changed the payloads of five kinds; it gave them new kind bytes and retired
+//! the old ones rather than reuse a byte with another layout ([`PayloadError::Retired`]).
 
-use crate::auth::{MAC_LEN, NONCE_LEN};
+use crate::auth::{BOOT_ID_LEN, CHALLENGE_LEN, EVENT_MAC_LEN, MAC_LEN, NONCE_LEN};
 
 /// A sensor input of the board. "Active" means: door open, tamper switch tripped, paper low,
 /// earphone plug inserted, cashbox present.
@@ -178,7 +181,8 @@ impl LockSet {
 pub enum Alarm {
     /// The board (re)started; the host should read the status.
     BoardStarted = 1,
-    /// Too many bad MACs: unlocking is locked out for a while (a tamper event).
+    /// Too many bad MACs: authenticated commands (unlock, watchdog, maintenance) are locked
+    /// out for a while (a tamper event).
     AuthLockout = 2,
     /// The host missed its heartbeats and the board pulsed the host reset relay.
     HostReset = 3,
@@ -232,8 +236,15 @@ pub enum NakReason {
     Busy = 5,
     /// The board does not accept this message (a board-to-host message, for one).
     Unsupported = 6,
-    /// The host speaks another protocol version.
+    /// The host speaks another protocol version (a protocol-1 kind such as the old
+    /// status request, or a hello with another version).
     BadVersion = 7,
+    /// The command must carry a MAC: protocol 1's unauthenticated watchdog and maintenance
+    /// commands are refused (and count as bad MACs towards the lockout).
+    Unauthenticated = 8,
+    /// The frame's CRC was good but its payload did not decode (wrong length, a value with
+    /// no meaning, an unknown kind is [`NakReason::Unsupported`]).
+    Malformed = 9,
 }
 
 impl NakReason {
@@ -247,6 +258,8 @@ impl NakReason {
             5 => Some(NakReason::Busy),
             6 => Some(NakReason::Unsupported),
             7 => Some(NakReason::BadVersion),
+            8 => Some(NakReason::Unauthenticated),
+            9 => Some(NakReason::Malformed),
             _ => None,
         }
     }
@@ -257,7 +270,7 @@ impl NakReason {
 pub struct StatusFlags {
     /// The board hears the host (a valid frame within the link timeout).
     pub link_up: bool,
-    /// Unlocking is locked out after repeated bad MACs.
+    /// Authenticated commands are locked out after repeated bad MACs.
     pub auth_lockout: bool,
     /// A maintenance window is open (the host watchdog will not reset the host).
     pub maintenance: bool,
@@ -314,14 +327,84 @@ pub struct Status {
     pub locks: LockSet,
     /// Flags.
     pub flags: StatusFlags,
-    /// The sequence number the next event frame will carry.
-    pub next_event_seq: u16,
+    /// The sequence number the next event frame will carry. 64 bits: it never wraps, so
+    /// "only ever increases" is a sound replay check on the host.
+    pub next_event_seq: u64,
     /// Board uptime in milliseconds.
     pub uptime_ms: u64,
     /// Host watchdog timeout in seconds (0 = off).
     pub watchdog_s: u16,
     /// Frames received with a bad CRC, bad COBS or bad content (saturating).
     pub bad_frames: u16,
+}
+
+/// Length of a status body (what the status MAC covers besides challenge and boot id).
+pub const STATUS_BODY_LEN: usize = 23;
+
+impl Status {
+    /// The status fields as on the wire: inputs, locks, flags (u8 each), next_event_seq
+    /// (u64), uptime_ms (u64), watchdog_s (u16), bad_frames (u16), all LE. The status MAC
+    /// covers exactly these bytes.
+    pub fn body(&self) -> [u8; STATUS_BODY_LEN] {
+        let mut buf = [0u8; STATUS_BODY_LEN];
+        let mut w = Writer {
+            buf: &mut buf,
+            len: 0,
+        };
+        w.u8(self.inputs.bits());
+        w.u8(self.locks.bits());
+        w.u8(self.flags.bits());
+        w.u64(self.next_event_seq);
+        w.u64(self.uptime_ms);
+        w.u16(self.watchdog_s);
+        w.u16(self.bad_frames);
+        buf
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Status, PayloadError> {
+        Ok(Status {
+            inputs: value(InputSet::from_bits(r.u8()?))?,
+            locks: value(LockSet::from_bits(r.u8()?))?,
+            flags: value(StatusFlags::from_bits(r.u8()?))?,
+            next_event_seq: r.u64()?,
+            uptime_ms: r.u64()?,
+            watchdog_s: r.u16()?,
+            bad_frames: r.u16()?,
+        })
+    }
+}
+
+/// Longest event body (what the event MAC covers besides the boot id).
+pub const MAX_EVENT_BODY: usize = 8 + 8 + 3;
+
+/// An event's body as on the wire: event_seq (u64 LE), at_ms (u64 LE), the kind's tag byte
+/// and its fields. Returns the buffer and its used length. The event MAC covers exactly
+/// these bytes, so the host checks the sequence number and what happened in one tag.
+pub fn event_body(event_seq: u64, at_ms: u64, kind: EventKind) -> ([u8; MAX_EVENT_BODY], usize) {
+    let mut buf = [0u8; MAX_EVENT_BODY];
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
+    w.u64(event_seq);
+    w.u64(at_ms);
+    match kind {
+        EventKind::Input { input, active } => {
+            w.u8(0);
+            w.u8(input as u8);
+            w.u8(u8::from(active));
+        }
+        EventKind::Overflow { lost } => {
+            w.u8(1);
+            w.u16(lost);
+        }
+        EventKind::Alarm(alarm) => {
+            w.u8(2);
+            w.u8(alarm as u8);
+        }
+    }
+    let len = w.len;
+    (buf, len)
 }
 
 /// A protocol message. Kinds below 0x80 go from host to board, kinds from 0x80 board to host.
@@ -353,19 +436,34 @@ pub enum Message {
         /// Which lock.
         lock: Lock,
     },
-    /// Host → board: set the host watchdog timeout (0 = off, else 10..=3600 s).
+    /// Host → board: set the host watchdog timeout (0 = off, else 10..=3600 s),
+    /// authenticated like an unlock (see [`crate::auth::watchdog_mac`]): switching the
+    /// watchdog off, or to 10 s, is as dangerous as opening a door.
     ConfigureWatchdog {
         /// Timeout in seconds.
         timeout_s: u16,
+        /// The nonce the board issued.
+        nonce: [u8; NONCE_LEN],
+        /// HMAC-SHA256 tag.
+        mac: [u8; MAC_LEN],
     },
     /// Host → board: declare a maintenance window of `seconds` from now (0 ends it); the host
-    /// watchdog does not reset the host during it.
+    /// watchdog does not reset the host during it. Authenticated like an unlock (see
+    /// [`crate::auth::maintenance_mac`]).
     Maintenance {
         /// Window length in seconds.
         seconds: u16,
+        /// The nonce the board issued.
+        nonce: [u8; NONCE_LEN],
+        /// HMAC-SHA256 tag.
+        mac: [u8; MAC_LEN],
     },
-    /// Host → board: ask for [`Message::Status`].
-    GetStatus,
+    /// Host → board: ask for [`Message::Status`], authenticated over `challenge` (the host
+    /// picks it fresh and at random each time).
+    GetStatus {
+        /// The host's challenge, bound into the reply's MAC.
+        challenge: [u8; CHALLENGE_LEN],
+    },
     /// Board → host: answer to [`Message::Hello`].
     BoardHello {
         /// The board's protocol version.
@@ -384,18 +482,29 @@ pub enum Message {
         /// How long it stays valid.
         valid_ms: u32,
     },
-    /// Board → host: something happened. Event sequence numbers are consecutive, so a gap
-    /// means a frame was lost on the wire.
+    /// Board → host: something happened. Event sequence numbers are consecutive within a
+    /// boot, so a gap means a frame was lost on the wire; the MAC binds the number, the
+    /// event and the boot, so a shim cannot fake or replay one.
     Event {
-        /// Event sequence number.
-        event_seq: u16,
+        /// Event sequence number (from 0 at each boot; never wraps).
+        event_seq: u64,
         /// Board uptime when it happened, in milliseconds.
         at_ms: u64,
         /// What happened.
         kind: EventKind,
+        /// Truncated HMAC-SHA256 (see [`crate::auth::event_mac`]).
+        mac: [u8; EVENT_MAC_LEN],
     },
-    /// Board → host: the board's state.
-    Status(Status),
+    /// Board → host: the board's state, authenticated over the host's challenge. It also
+    /// tells the host this boot's session value, which keys the event MACs.
+    Status {
+        /// The state.
+        status: Status,
+        /// This boot's session value (see [`crate::auth::derive_boot_id`]).
+        boot_id: [u8; BOOT_ID_LEN],
+        /// Truncated HMAC-SHA256 (see [`crate::auth::status_mac`]).
+        mac: [u8; EVENT_MAC_LEN],
+    },
     /// Board → host: the command with this frame sequence number was carried out.
     Ack {
         /// The command frame's sequence number.
@@ -419,10 +528,12 @@ pub enum PayloadError {
     Length,
     /// An enum or flag byte has no meaning.
     Value,
+    /// A kind of protocol 1 whose layout protocol 2 replaced (it got a new kind byte).
+    Retired(u8),
 }
 
-/// The longest payload of any message (an [`Message::Unlock`]).
-pub const MAX_PAYLOAD: usize = 2 + NONCE_LEN + MAC_LEN;
+/// The longest payload of any message (a [`Message::Status`]).
+pub const MAX_PAYLOAD: usize = STATUS_BODY_LEN + BOOT_ID_LEN + EVENT_MAC_LEN;
 
 mod kind {
     pub const HELLO: u8 = 0x01;
@@ -430,26 +541,41 @@ mod kind {
     pub const GET_NONCE: u8 = 0x03;
     pub const UNLOCK: u8 = 0x04;
     pub const RELOCK: u8 = 0x05;
-    pub const CONFIGURE_WATCHDOG: u8 = 0x06;
-    pub const MAINTENANCE: u8 = 0x07;
-    pub const GET_STATUS: u8 = 0x08;
+    pub const CONFIGURE_WATCHDOG: u8 = 0x09;
+    pub const MAINTENANCE: u8 = 0x0A;
+    pub const GET_STATUS: u8 = 0x0B;
     pub const BOARD_HELLO: u8 = 0x81;
     pub const NONCE: u8 = 0x82;
-    pub const EVENT: u8 = 0x83;
-    pub const STATUS: u8 = 0x84;
     pub const ACK: u8 = 0x85;
     pub const NAK: u8 = 0x86;
+    pub const EVENT: u8 = 0x87;
+    pub const STATUS: u8 = 0x88;
 }
 
+/// Protocol 1's unauthenticated watchdog command (2-byte payload); now retired.
+pub const RETIRED_CONFIGURE_WATCHDOG: u8 = 0x06;
+/// Protocol 1's unauthenticated maintenance command (2-byte payload); now retired.
+pub const RETIRED_MAINTENANCE: u8 = 0x07;
+/// Kinds of protocol 1 that protocol 2 retired: the unauthenticated watchdog and
+/// maintenance commands, the status request without challenge, and the event and status
+/// replies without MAC. No later version reuses them with another layout.
+pub const RETIRED_KINDS: [u8; 5] = [
+    RETIRED_CONFIGURE_WATCHDOG,
+    RETIRED_MAINTENANCE,
+    0x08,
+    0x83,
+    0x84,
+];
+
 struct Writer<'a> {
-    buf: &'a mut [u8; MAX_PAYLOAD],
+    buf: &'a mut [u8],
     len: usize,
 }
 
 impl Writer<'_> {
     fn bytes(&mut self, bytes: &[u8]) {
-        // Every payload is at most MAX_PAYLOAD long (checked by tests), so this never
-        // truncates; `get_mut` keeps it panic-free regardless.
+        // Every payload is at most MAX_PAYLOAD long and every body at most its buffer
+        // (checked by tests), so this never truncates; `get_mut` keeps it panic-free.
         if let Some(dst) = self.buf.get_mut(self.len..self.len + bytes.len()) {
             dst.copy_from_slice(bytes);
             self.len += bytes.len();
@@ -525,11 +651,11 @@ impl Message {
             Message::Relock { .. } => kind::RELOCK,
             Message::ConfigureWatchdog { .. } => kind::CONFIGURE_WATCHDOG,
             Message::Maintenance { .. } => kind::MAINTENANCE,
-            Message::GetStatus => kind::GET_STATUS,
+            Message::GetStatus { .. } => kind::GET_STATUS,
             Message::BoardHello { .. } => kind::BOARD_HELLO,
             Message::Nonce { .. } => kind::NONCE,
             Message::Event { .. } => kind::EVENT,
-            Message::Status(_) => kind::STATUS,
+            Message::Status { .. } => kind::STATUS,
             Message::Ack { .. } => kind::ACK,
             Message::Nak { .. } => kind::NAK,
         }
@@ -545,7 +671,8 @@ impl Message {
         let mut w = Writer { buf, len: 0 };
         match *self {
             Message::Hello { protocol } => w.u8(protocol),
-            Message::Heartbeat | Message::GetNonce | Message::GetStatus => {}
+            Message::Heartbeat | Message::GetNonce => {}
+            Message::GetStatus { ref challenge } => w.bytes(challenge),
             Message::Unlock {
                 lock,
                 seconds,
@@ -558,8 +685,24 @@ impl Message {
                 w.bytes(mac);
             }
             Message::Relock { lock } => w.u8(lock as u8),
-            Message::ConfigureWatchdog { timeout_s } => w.u16(timeout_s),
-            Message::Maintenance { seconds } => w.u16(seconds),
+            Message::ConfigureWatchdog {
+                timeout_s,
+                ref nonce,
+                ref mac,
+            } => {
+                w.u16(timeout_s);
+                w.bytes(nonce);
+                w.bytes(mac);
+            }
+            Message::Maintenance {
+                seconds,
+                ref nonce,
+                ref mac,
+            } => {
+                w.u16(seconds);
+                w.bytes(nonce);
+                w.bytes(mac);
+            }
             Message::BoardHello {
                 protocol,
                 firmware,
@@ -582,33 +725,20 @@ impl Message {
                 event_seq,
                 at_ms,
                 kind,
+                ref mac,
             } => {
-                w.u16(event_seq);
-                w.u64(at_ms);
-                match kind {
-                    EventKind::Input { input, active } => {
-                        w.u8(0);
-                        w.u8(input as u8);
-                        w.u8(u8::from(active));
-                    }
-                    EventKind::Overflow { lost } => {
-                        w.u8(1);
-                        w.u16(lost);
-                    }
-                    EventKind::Alarm(alarm) => {
-                        w.u8(2);
-                        w.u8(alarm as u8);
-                    }
-                }
+                let (body, n) = event_body(event_seq, at_ms, kind);
+                w.bytes(body.get(..n).unwrap_or(&[]));
+                w.bytes(mac);
             }
-            Message::Status(s) => {
-                w.u8(s.inputs.bits());
-                w.u8(s.locks.bits());
-                w.u8(s.flags.bits());
-                w.u16(s.next_event_seq);
-                w.u64(s.uptime_ms);
-                w.u16(s.watchdog_s);
-                w.u16(s.bad_frames);
+            Message::Status {
+                ref status,
+                ref boot_id,
+                ref mac,
+            } => {
+                w.bytes(&status.body());
+                w.bytes(boot_id);
+                w.bytes(mac);
             }
             Message::Ack { seq } => w.u16(seq),
             Message::Nak { seq, reason } => {
@@ -620,7 +750,11 @@ impl Message {
     }
 
     /// Decodes a payload of message kind `kind`. Never panics; trailing bytes are an error.
+    /// A kind of [`RETIRED_KINDS`] is [`PayloadError::Retired`], whatever its payload.
     pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, PayloadError> {
+        if RETIRED_KINDS.contains(&kind) {
+            return Err(PayloadError::Retired(kind));
+        }
         let mut r = Reader { rest: payload };
         let msg = match kind {
             kind::HELLO => Message::Hello { protocol: r.u8()? },
@@ -637,9 +771,17 @@ impl Message {
             },
             kind::CONFIGURE_WATCHDOG => Message::ConfigureWatchdog {
                 timeout_s: r.u16()?,
+                nonce: r.array()?,
+                mac: r.array()?,
             },
-            kind::MAINTENANCE => Message::Maintenance { seconds: r.u16()? },
-            kind::GET_STATUS => Message::GetStatus,
+            kind::MAINTENANCE => Message::Maintenance {
+                seconds: r.u16()?,
+                nonce: r.array()?,
+                mac: r.array()?,
+            },
+            kind::GET_STATUS => Message::GetStatus {
+                challenge: r.array()?,
+            },
             kind::BOARD_HELLO => Message::BoardHello {
                 protocol: r.u8()?,
                 firmware: r.array()?,
@@ -651,7 +793,7 @@ impl Message {
                 valid_ms: r.u32()?,
             },
             kind::EVENT => {
-                let event_seq = r.u16()?;
+                let event_seq = r.u64()?;
                 let at_ms = r.u64()?;
                 let kind = match r.u8()? {
                     0 => EventKind::Input {
@@ -666,17 +808,14 @@ impl Message {
                     event_seq,
                     at_ms,
                     kind,
+                    mac: r.array()?,
                 }
             }
-            kind::STATUS => Message::Status(Status {
-                inputs: value(InputSet::from_bits(r.u8()?))?,
-                locks: value(LockSet::from_bits(r.u8()?))?,
-                flags: value(StatusFlags::from_bits(r.u8()?))?,
-                next_event_seq: r.u16()?,
-                uptime_ms: r.u64()?,
-                watchdog_s: r.u16()?,
-                bad_frames: r.u16()?,
-            }),
+            kind::STATUS => Message::Status {
+                status: Status::read(&mut r)?,
+                boot_id: r.array()?,
+                mac: r.array()?,
+            },
             kind::ACK => Message::Ack { seq: r.u16()? },
             kind::NAK => Message::Nak {
                 seq: r.u16()?,

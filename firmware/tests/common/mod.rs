@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use kiosk_firmware::{Board, Config, Outputs};
-use kiosk_ioproto::host::{HostEncoder, unlock_command};
+use kiosk_ioproto::host::{
+    EventGuard, HostEncoder, maintenance_command, unlock_command, verify_status, watchdog_command,
+};
 use kiosk_ioproto::*;
 
 pub const BOARD_ID: u32 = 0x1234_5678;
@@ -22,7 +24,12 @@ pub struct Host {
     pub now: u64,
     pub inputs: InputSet,
     pub last: Outputs,
-    pub events: Vec<(u16, EventKind)>,
+    pub events: Vec<(u64, EventKind)>,
+    /// Checks every event the board sends: a valid MAC over the board's boot and a rising
+    /// sequence number. Set from the first verified status, or the board's own boot id.
+    pub guard: Option<EventGuard>,
+    /// Counts status challenges, so each is fresh.
+    pub challenges: u64,
 }
 
 impl Host {
@@ -34,6 +41,8 @@ impl Host {
             inputs: InputSet::EMPTY,
             last: Outputs::default(),
             events: Vec::new(),
+            guard: None,
+            challenges: 0,
         }
     }
 
@@ -50,14 +59,25 @@ impl Host {
     pub fn step_bytes(&mut self, b: &mut Board, rx: &[u8]) -> Vec<Frame> {
         let step = b.step(self.now, self.inputs, rx);
         self.last = step.outputs;
+        let guard = self
+            .guard
+            .get_or_insert_with(|| EventGuard::new(BOARD_ID, *b.boot_id()));
         let mut replies = Vec::new();
         for &byte in step.tx.as_bytes() {
             if let Some(r) = self.dec.push(byte) {
                 let f = r.expect("board frames decode");
                 match f.msg {
                     Message::Event {
-                        event_seq, kind, ..
-                    } => self.events.push((event_seq, kind)),
+                        event_seq,
+                        at_ms,
+                        kind,
+                        mac,
+                    } => {
+                        guard
+                            .check(&key(), event_seq, at_ms, kind, &mac)
+                            .expect("every event the board sends verifies, once");
+                        self.events.push((event_seq, kind));
+                    }
                     _ => replies.push(f),
                 }
             }
@@ -95,6 +115,36 @@ impl Host {
         }
     }
 
+    /// An authenticated watchdog command on a fresh nonce; returns the reply.
+    pub fn watchdog(&mut self, b: &mut Board, timeout_s: u16) -> Message {
+        let nonce = self.nonce(b);
+        self.ask(b, watchdog_command(&key(), BOARD_ID, timeout_s, &nonce))
+    }
+
+    /// An authenticated maintenance command on a fresh nonce; returns the reply.
+    pub fn maintenance(&mut self, b: &mut Board, seconds: u16) -> Message {
+        let nonce = self.nonce(b);
+        self.ask(b, maintenance_command(&key(), BOARD_ID, seconds, &nonce))
+    }
+
+    /// A fresh challenge (distinct every call).
+    pub fn challenge(&mut self) -> [u8; 16] {
+        self.challenges += 1;
+        let mut c = [0xC5u8; 16];
+        c[..8].copy_from_slice(&self.challenges.to_le_bytes());
+        c
+    }
+
+    /// Asks for the status over a fresh challenge and checks its MAC and boot id.
+    pub fn status(&mut self, b: &mut Board) -> Status {
+        let challenge = self.challenge();
+        let reply = self.ask(b, Message::GetStatus { challenge });
+        let (status, boot_id) =
+            verify_status(&key(), BOARD_ID, &challenge, &reply).expect("a verified status");
+        assert_eq!(&boot_id, b.boot_id());
+        status
+    }
+
     pub fn unlock(&mut self, b: &mut Board, lock: Lock, seconds: u8) -> Message {
         let nonce = self.nonce(b);
         self.ask(b, unlock_command(&key(), BOARD_ID, lock, seconds, &nonce))
@@ -122,4 +172,18 @@ pub fn nak(m: &Message) -> Option<NakReason> {
         Message::Nak { reason, .. } => Some(*reason),
         _ => None,
     }
+}
+
+/// A frame with a good CRC around any kind byte and payload (the raw bytes a line attacker,
+/// or a protocol-1 host, would send), COBS-encoded with its delimiter.
+pub fn raw_frame(seq: u16, kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut raw = seq.to_le_bytes().to_vec();
+    raw.push(kind);
+    raw.extend_from_slice(payload);
+    raw.extend_from_slice(&kiosk_ioproto::crc::crc16(&raw).to_le_bytes());
+    let mut enc = vec![0u8; raw.len() + raw.len() / 254 + 2];
+    let n = kiosk_ioproto::cobs::encode(&raw, &mut enc).unwrap();
+    enc.truncate(n);
+    enc.push(0);
+    enc
 }
