@@ -374,3 +374,89 @@ async fn an_open_door_stops_the_money_and_a_tripped_tamper_switch_holds_it() {
     assert_eq!(r.h.call(ApiRequest::Begin).await.unwrap_err().status, 503);
     r.stop().await.verify().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_board_event_holds_the_money_and_a_config_alarm_does_not() {
+    use kiosk_daemon::ports::DeviceNote;
+    let r = rig(&[(Coin::W100, 50)]).await;
+    r.input(Input::Device(DeviceNote::BoardAlarm { alarm: "config" }))
+        .await;
+    r.call(ApiRequest::Begin).await;
+    r.call(ApiRequest::Cancel).await;
+    r.until("over", |s| {
+        s.session.as_ref().is_some_and(|s| s.ended.is_some())
+    })
+    .await;
+    r.call(ApiRequest::Finish).await;
+    assert!(
+        r.h.call(ApiRequest::Begin).await.is_ok(),
+        "config alone keeps it open"
+    );
+    r.call(ApiRequest::Cancel).await;
+    r.until("over", |s| {
+        s.session.as_ref().is_some_and(|s| s.ended.is_some())
+    })
+    .await;
+    r.call(ApiRequest::Finish).await;
+    r.input(Input::Device(DeviceNote::BoardAlarm {
+        alarm: "event-forged",
+    }))
+    .await;
+    r.until("held", |s| s.kiosk.mode == "out-of-service").await;
+    assert_eq!(r.h.call(ApiRequest::Begin).await.unwrap_err().status, 503);
+    assert!(!r.world.lock().unwrap().accepting);
+    r.stop().await.verify().unwrap();
+}
+
+fn guidance_kind(s: &kiosk_daemon::view::Snapshot) -> Option<String> {
+    s.session
+        .as_ref()
+        .and_then(|s| s.guidance.as_ref())
+        .and_then(|g| g["kind"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_time_lifts_the_warning_twice_and_a_matched_finger_is_no_failure() {
+    let r = rig(&[(Coin::W100, 50), (Coin::W500, 50)]).await;
+    r.call(ApiRequest::Begin).await;
+    r.call(add("RES-COPY", 1)).await;
+    r.call(ApiRequest::Confirm).await;
+    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
+        .await;
+    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
+        .await;
+    // The finger matched at the first try: nothing about a failed scan is shown.
+    assert_eq!(
+        guidance_kind(&r.h.view.borrow()),
+        None,
+        "{:?}",
+        r.h.view.borrow().session
+    );
+    for round in 0..2 {
+        // The first tick after activity starts the inactivity period; the inspection
+        // round trip makes sure it was handled before the clock moves.
+        r.input(Input::Tick).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        r.h.tx.send(Msg::Inspect(tx)).await.unwrap();
+        rx.await.unwrap();
+        r.clock.advance(61_000);
+        r.input(Input::Tick).await;
+        r.until("warned", |s| {
+            guidance_kind(s).as_deref() == Some("timeout-warning")
+        })
+        .await;
+        r.call(ApiRequest::MoreTime).await;
+        r.until("warning lifted", |s| guidance_kind(s).is_none())
+            .await;
+        assert_eq!(
+            state(&r.h.view.borrow()),
+            "awaiting-payment",
+            "round {round}"
+        );
+    }
+    r.input(Input::Event(Event::NoteEscrowed(Note::W1000)))
+        .await;
+    r.until("done", |s| state(s) == "done").await;
+    assert_eq!(r.world.lock().unwrap().printed.len(), 1);
+    r.stop().await.verify().unwrap();
+}

@@ -585,8 +585,16 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                     alarm, "the I/O board raised an alarm"
                 );
                 self.metrics.incident(alarm);
-                if *alarm == "auth-lockout" {
-                    self.hold_money("repeated bad unlock attempts on the I/O board");
+                match *alarm {
+                    "auth-lockout" => {
+                        self.hold_money("repeated bad unlock attempts on the I/O board")
+                    }
+                    // Something on the device line speaks for the board: no door or
+                    // sensor reading can be trusted until staff look.
+                    "event-forged" => {
+                        self.hold_money("forged or replayed events on the I/O board's line")
+                    }
+                    _ => {}
                 }
             }
             DeviceNote::StackerFull => {
@@ -764,7 +772,8 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             Command::VerifyIdentity { attempt } => {
                 if let Some(run) = &mut self.run {
                     run.identity_attempt = Some(attempt);
-                    run.guidance = Some(Guidance::RetryFingerprint {
+                    // Only a second or later attempt follows a failed scan.
+                    run.guidance = (attempt > 1).then(|| Guidance::RetryFingerprint {
                         tries_left: self.settings.session.fingerprint_tries + 1 - attempt,
                     });
                     if run.rrn.is_some() {

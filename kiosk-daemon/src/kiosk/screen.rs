@@ -111,11 +111,16 @@ pub(super) fn session_view(r: &Run, s: &Settings) -> SessionView {
         paid_back: m.paid_back().get(),
         owed: m.owed().get(),
     });
-    let guidance = match (r.scanning, r.guidance) {
+    // Guidance lives only as long as what it is about: the timeout warning until any
+    // activity, a failed scan while identity is still asked for.
+    let current = r.guidance.filter(|g| match g {
+        Guidance::TimeoutWarning { .. } => m.warning_stands(),
+        Guidance::RetryFingerprint { .. } => m.state() == State::Identifying && tries_used > 0,
+        _ => true,
+    });
+    let guidance = match (r.scanning, current) {
         // A retry keeps its message (with the tries left) while the finger is read again.
-        (true, Some(g @ Guidance::RetryFingerprint { .. })) if tries_used > 0 => {
-            Some(guidance_json(g))
-        }
+        (true, Some(g @ Guidance::RetryFingerprint { .. })) => Some(guidance_json(g)),
         (true, _) => Some(serde_json::json!({"kind": "place-finger"})),
         (false, g) => g.map(guidance_json),
     };

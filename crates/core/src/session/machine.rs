@@ -198,6 +198,12 @@ impl Session {
         self.state
     }
 
+    /// Whether the inactivity warning stands: given, and no activity since. A screen that
+    /// still shows the warning after "more time" traps the citizen behind it.
+    pub fn warning_stands(&self) -> bool {
+        self.warned && self.state.waits_for_citizen()
+    }
+
     /// The basket.
     pub fn basket(&self) -> &[BasketLine] {
         &self.basket

@@ -1015,11 +1015,15 @@ fn inactivity_warns_then_times_out_and_more_time_resets_it() {
     );
     // Warned once only.
     assert!(ok(&mut s, Event::Tick { now_ms: 62_000 }).is_empty());
+    assert!(s.warning_stands());
     ok(&mut s, Event::MoreTime);
+    assert!(!s.warning_stands(), "more time lifts the warning");
     assert!(ok(&mut s, Event::Tick { now_ms: 100_000 }).is_empty());
     assert!(ok(&mut s, Event::Tick { now_ms: 159_999 }).is_empty());
     assert_eq!(ok(&mut s, Event::Tick { now_ms: 160_000 }).len(), 1);
+    assert!(s.warning_stands(), "and a second silence warns again");
     let c = ok(&mut s, Event::Tick { now_ms: 190_000 });
+    assert!(!s.warning_stands(), "a session that ended warns of nothing");
     assert_eq!(s.state(), State::Refunding(EndReason::TimedOut));
     assert!(c.contains(&Command::DisableAcceptors));
     assert!(c.contains(&Command::Guide(Guidance::TimedOut)));
