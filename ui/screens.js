@@ -372,8 +372,12 @@ export const SCREENS = {
   done(c) {
     const { s } = c;
     const e = s.ended || { paid_back: s.change, owed: 0 };
+    // A copy the printer could not print is told in words and speech, with its refund.
+    const fault = s.guidance?.kind === 'print-failed' ? guidanceText(c, s.guidance) : null;
     const msgs = [c.t('done.say')];
-    if (e.paid_back > 0) msgs.push(c.t('done.change', { n: c.money(e.paid_back) }));
+    if (fault) msgs.push(fault);
+    const change = e.paid_back > 0 ? c.t('done.change', { n: c.money(e.paid_back) }) : null;
+    if (change) msgs.push(change);
     if (e.owed > 0) msgs.push(c.t('done.iou', { n: c.money(e.owed) }));
     const finish = btn(c.t('done.finish'), () => c.act.finish(), { class: 'primary', dataset: { fid: 'finish' } });
     return {
@@ -381,7 +385,8 @@ export const SCREENS = {
       say: msgs.join(' '),
       body: [
         h('p', { class: 'lead' }, msgs[0]),
-        e.paid_back > 0 ? h('p', { class: 'lead', id: 'change-msg' }, msgs[1]) : null,
+        fault ? h('p', { class: 'banner', role: 'alert', id: 'print-failed' }, fault) : null,
+        change ? h('p', { class: 'lead', id: 'change-msg' }, change) : null,
         e.owed > 0 ? h('p', { class: 'banner', role: 'alert', id: 'iou' }, c.t('done.iou', { n: c.money(e.owed) })) : null,
         s.receipt ? h('p', { id: 'receipt-msg' }, c.t('done.receipt.yes')) : null,
         h('div', { class: 'row' }, finish,

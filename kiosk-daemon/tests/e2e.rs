@@ -44,6 +44,7 @@ async fn purchases_with_coins_a_note_a_free_document_and_a_basket() {
         end["paid_back"].as_u64().unwrap() + end["fees"].as_u64().unwrap(),
         1000
     );
+    api.ok("/api/v1/session/receipt", json!({})).await;
     api.ok("/api/v1/session/finish", json!({})).await;
 
     // A free document: no payment step at all.
@@ -65,6 +66,7 @@ async fn purchases_with_coins_a_note_a_free_document_and_a_basket() {
     let end = api.until_ended().await;
     assert_eq!(end["reason"], "done", "{end}");
     assert_eq!(end["fees"].as_u64(), Some(due));
+    api.ok("/api/v1/session/receipt", json!({})).await;
     api.ok("/api/v1/session/finish", json!({})).await;
 
     let printed = std::fs::read_dir(dir.path().join("printed"))
@@ -75,6 +77,47 @@ async fn purchases_with_coins_a_note_a_free_document_and_a_basket() {
         1 + 1 + 1 + 3,
         "every copy saved by the A4 simulator"
     );
+    // The receipts as the printer decoded them: documents by their Korean names, every line
+    // within the 48 columns of the model (a Hangul syllable takes two).
+    let mut rp = json!(null);
+    for _ in 0..100 {
+        rp = c
+            .sim("receipt-printer", json!({"cmd": "state"}))
+            .await
+            .unwrap();
+        if rp["state"]["receipts"]
+            .as_array()
+            .is_some_and(|r| r.len() >= 2)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rp["state"]["receipts"].as_array().map(Vec::len),
+        Some(2),
+        "{rp}"
+    );
+    let texts: Vec<String> = rp["state"]["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["lines"].as_array().unwrap().clone())
+        .map(|l| l["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("주민등록표 등본")),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("가족관계증명서")),
+        "{texts:#?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("RES-COPY")), "{texts:#?}");
+    for t in &texts {
+        let w: usize = t.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+        assert!(w <= 48, "{t:?} takes {w} columns");
+    }
     let mut s = s;
     assert!(
         s.stop_daemon().await.unwrap().success(),

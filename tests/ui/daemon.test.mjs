@@ -130,6 +130,12 @@ describe('against the real daemon', { skip: !demo && 'KIOSK_DEMO not set' }, () 
     const st = await api('/api/v1/state');
     assert.equal(st.session.ended.fees, 200, JSON.stringify(st.session.ended));
     assert.equal(st.session.ended.paid_back, 300);
+    // One copy printed: the done screen tells of the missing one, in words and speech.
+    assert.equal(await page.evaluate(() => document.body.dataset.screen), 'done');
+    const banner = await page.$eval('#print-failed', (e) => e.textContent);
+    assert.match(banner, /용지가 걸렸습니다/);
+    assert.match(banner, /200원/);
+    await H.waitSpoken(page, '용지가 걸렸습니다', 10000);
   });
 
   test('earphones plugged into the I/O board switch voice guidance on', async () => {

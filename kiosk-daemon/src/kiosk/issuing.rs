@@ -335,28 +335,160 @@ pub(super) fn render(
     })
 }
 
-pub(super) fn receipt_lines(r: &Receipt, kiosk: &str, at_ms: i64) -> (Vec<String>, Option<String>) {
+/// Columns a receipt line may take: the model the receipt driver prints on (a Hangul
+/// syllable takes two).
+pub(super) const RECEIPT_COLUMNS: usize =
+    kiosk_devices::escpos::PrinterModel::DEFAULT_COLUMNS as usize;
+
+/// The receipt's lines, each fitting `columns`: documents by their Korean name, copies,
+/// issue numbers and fees right-aligned; the IOU, if any, apart (printed bold). `name`
+/// gives a document's Korean name (the code stands in for one the catalog lacks).
+pub(super) fn receipt_lines(
+    r: &Receipt,
+    kiosk: &str,
+    at_ms: i64,
+    columns: usize,
+    name: impl Fn(&DocCode) -> Option<String>,
+) -> (Vec<String>, Option<String>) {
     let when = IssuedAt::from_unix(at_ms.div_euclid(1000))
         .map(|t| t.display_kst())
         .unwrap_or_default();
+    let rule = "-".repeat(columns);
     let mut lines = vec![
-        "무인민원발급기 영수증".to_owned(),
-        format!("{kiosk} #{}", r.session.0),
-        when,
-        "--------------------------------".to_owned(),
+        fit("무인민원발급기 영수증", "", columns),
+        fit(&format!("{kiosk} #{}", r.session.0), "", columns),
+        fit(&when, "", columns),
+        rule.clone(),
     ];
     for l in &r.lines {
-        lines.push(format!("{} x{}", l.code, l.copies));
-        lines.push(format!(
-            "  {}  {}",
-            l.issue,
-            Won::new(l.fee_per_copy.get() * u64::from(l.copies))
+        let doc = name(&l.code).unwrap_or_else(|| l.code.to_string());
+        lines.push(fit(&doc, &format!("{}부", l.copies), columns));
+        lines.push(fit(
+            &format!("  {}", l.issue),
+            &Won::new(l.fee_per_copy.get() * u64::from(l.copies)).to_string(),
+            columns,
         ));
     }
-    lines.push("--------------------------------".to_owned());
-    lines.push(format!("투입 {}", r.inserted));
-    lines.push(format!("수수료 {}", r.fees));
-    lines.push(format!("거스름 {}", r.paid_back));
-    let iou = (!r.owed.is_zero()).then(|| format!("미지급 거스름 {} - 직원에게 문의", r.owed));
+    lines.push(rule);
+    lines.push(fit("투입", &r.inserted.to_string(), columns));
+    lines.push(fit("수수료", &r.fees.to_string(), columns));
+    lines.push(fit("거스름", &r.paid_back.to_string(), columns));
+    let iou =
+        (!r.owed.is_zero()).then(|| fit("미지급 거스름(직원 문의)", &r.owed.to_string(), columns));
     (lines, iou)
+}
+
+/// Columns `s` takes on the receipt printer: ASCII one, anything else (Hangul) two.
+fn receipt_width(s: &str) -> usize {
+    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+/// `left` and `right` on one line of `columns`, `right` flush right; `left` is cut short
+/// (never `right`: it is the amount) when both do not fit.
+fn fit(left: &str, right: &str, columns: usize) -> String {
+    let right_w = receipt_width(right);
+    let room = columns.saturating_sub(right_w + usize::from(!right.is_empty()));
+    let mut out = String::new();
+    let mut w = 0;
+    for c in left.chars() {
+        let cw = receipt_width(c.encode_utf8(&mut [0; 4]));
+        if w + cw > room {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    if !right.is_empty() {
+        out.push_str(&" ".repeat(columns.saturating_sub(w + right_w)));
+        out.push_str(right);
+    }
+    debug_assert!(receipt_width(&out) <= columns || right_w > columns);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kiosk_core::session::ReceiptLine;
+    use kiosk_devices::escpos::{Cut, PrinterModel, Receipt as Slip, render};
+
+    fn receipt(owed: u64) -> Receipt {
+        Receipt {
+            session: SessionId(7),
+            lines: vec![
+                ReceiptLine {
+                    code: "RES-COPY".parse().unwrap(),
+                    issue: "2026-1204-0001-0007".parse().unwrap(),
+                    copies: 2,
+                    fee_per_copy: Won::new(200),
+                },
+                ReceiptLine {
+                    code: "FAM-RELATION".parse().unwrap(),
+                    issue: "2026-1204-0001-0008".parse().unwrap(),
+                    copies: 1,
+                    fee_per_copy: Won::new(1_000),
+                },
+            ],
+            inserted: Won::new(5_000),
+            fees: Won::new(1_400),
+            paid_back: Won::new(3_600 - owed),
+            owed: Won::new(owed),
+        }
+    }
+
+    fn names(code: &DocCode) -> Option<String> {
+        match code.as_str() {
+            "RES-COPY" => Some("주민등록표 등본".into()),
+            // A name longer than any line: cut short, the copies kept.
+            _ => Some("가족관계증명서 가족관계증명서 가족관계증명서 가족관계증명서".into()),
+        }
+    }
+
+    #[test]
+    fn the_receipt_names_documents_in_korean_and_fits_every_model_width() {
+        for columns in [32usize, 42, 48] {
+            let (lines, iou) =
+                receipt_lines(&receipt(500), "K-1", 1_795_366_800_000, columns, names);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("주민등록표 등본") && l.ends_with("2부")),
+                "{lines:#?}"
+            );
+            assert!(!lines.iter().any(|l| l.contains("RES-COPY")), "{lines:#?}");
+            assert!(lines.iter().any(|l| l.ends_with("400원")));
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("가족관계증명서") && l.ends_with("1부"))
+            );
+            assert!(iou.as_deref().is_some_and(|l| l.contains("500원")));
+            for l in lines.iter().chain(iou.iter()) {
+                assert!(receipt_width(l) <= columns, "{columns}: {l:?}");
+            }
+            assert_eq!(lines[3], "-".repeat(columns), "the rule spans the paper");
+            // The driver that prints it agrees: nothing too long for the model.
+            let model = PrinterModel {
+                columns: columns as u8,
+                ..PrinterModel::default()
+            };
+            render(
+                &Slip {
+                    lines,
+                    iou,
+                    cut: Cut::Full,
+                },
+                &model,
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_code_the_catalog_lacks_still_prints() {
+        let (lines, iou) = receipt_lines(&receipt(0), "K-1", 0, 48, |_| None);
+        assert!(lines.iter().any(|l| l.starts_with("RES-COPY")));
+        assert_eq!(iou, None);
+    }
 }

@@ -836,7 +836,14 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
                 self.metrics.incident("iou");
             }
             Command::PrintReceipt(r) => {
-                let (lines, iou) = receipt_lines(&r, &self.settings.kiosk_id, at);
+                let catalog = self.catalog.catalog();
+                let (lines, iou) = receipt_lines(
+                    &r,
+                    &self.settings.kiosk_id,
+                    at,
+                    issuing::RECEIPT_COLUMNS,
+                    |code| catalog.document(code.as_str()).map(|d| d.name_ko.clone()),
+                );
                 self.hw.print_receipt(lines, iou);
             }
             Command::Guide(g) => {

@@ -57,10 +57,18 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             ApiRequest::Confirm => self.feed_api(Event::Confirm),
             ApiRequest::MoreTime => self.feed_api(Event::MoreTime),
             ApiRequest::Receipt => {
-                self.feed_api(Event::ReceiptRequested)?;
-                if let Some(r) = &mut self.run {
-                    r.receipt = true;
-                }
+                // Also once the session has ended: the done screen offers the receipt
+                // while it lingers.
+                let run = self.run.as_mut().ok_or_else(|| {
+                    ApiError::new(404, "no-session", "no session is running")
+                })?;
+                let _g = run.span.clone().entered();
+                let cmds = run
+                    .machine
+                    .handle(Event::ReceiptRequested)
+                    .map_err(|e| rejected(&e))?;
+                run.receipt = true;
+                self.execute_all(cmds);
                 Ok(())
             }
             ApiRequest::Cancel => {

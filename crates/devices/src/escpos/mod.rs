@@ -277,12 +277,17 @@ pub struct PrinterModel {
     pub feed_before_cut: u8,
 }
 
+impl PrinterModel {
+    /// Columns of the default model: 80 mm paper.
+    pub const DEFAULT_COLUMNS: u8 = 48;
+}
+
 impl Default for PrinterModel {
     fn default() -> Self {
         PrinterModel {
             status: StatusProfile::STANDARD,
             hangul: HangulMode::TwoByteMode,
-            columns: 48,
+            columns: Self::DEFAULT_COLUMNS,
             feed_before_cut: 4,
         }
     }
