@@ -59,9 +59,10 @@ impl<H: Hardware, N: Network> Kiosk<H, N> {
             ApiRequest::Receipt => {
                 // Also once the session has ended: the done screen offers the receipt
                 // while it lingers.
-                let run = self.run.as_mut().ok_or_else(|| {
-                    ApiError::new(404, "no-session", "no session is running")
-                })?;
+                let run = self
+                    .run
+                    .as_mut()
+                    .ok_or_else(|| ApiError::new(404, "no-session", "no session is running"))?;
                 let _g = run.span.clone().entered();
                 let cmds = run
                     .machine
