@@ -64,6 +64,22 @@ pub struct KioskSection {
     /// Free disk space below which no new session starts, in MiB.
     #[serde(default = "default_disk_reserve")]
     pub disk_reserve_mib: u64,
+    /// The certificate signing key (64 hex digits, readable by the daemon's user only).
+    /// Default `signing.key` in the data directory; a deployment puts it outside, e.g.
+    /// `/etc/kiosk/signing.key` (the daemon's user, 0600), which the service sees read-only
+    /// (`ProtectSystem=strict`): what can write the ledger and the printed files cannot
+    /// replace the key that signs certificates.
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+}
+
+impl KioskSection {
+    /// Where the signing key is read from (see [`KioskSection::signing_key`]).
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing.key"))
+    }
 }
 
 fn default_disk_reserve() -> u64 {
@@ -527,6 +543,9 @@ impl KioskConfig {
             }
         };
         fix(&mut self.kiosk.data_dir);
+        if let Some(k) = &mut self.kiosk.signing_key {
+            fix(k);
+        }
         fix(&mut self.egov.ca_cert);
         fix(&mut self.egov.client_cert);
         fix(&mut self.egov.client_key);
@@ -824,6 +843,29 @@ hours = "09:00-18:00"
         assert!(matches!(v.hours, Hours::Between { .. }));
         assert_eq!(v.api_listen.port(), 7300);
         assert_eq!(v.raw.kiosk.data_dir, dir.path().join("data"));
+        assert_eq!(
+            v.raw.kiosk.signing_key_path(),
+            dir.path().join("data/signing.key"),
+            "by default the key is in the data directory"
+        );
+    }
+
+    #[test]
+    fn the_signing_key_can_live_outside_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        files(dir.path());
+        let with = GOOD.replacen(
+            "[kiosk]\n",
+            "[kiosk]\nsigning_key = \"keys/signing.key\"\n",
+            1,
+        );
+        assert_ne!(with, GOOD);
+        let v = KioskConfig::from_toml(&with, dir.path()).unwrap();
+        assert_eq!(
+            v.raw.kiosk.signing_key_path(),
+            dir.path().join("keys/signing.key"),
+            "relative to the configuration's directory"
+        );
     }
 
     #[test]

@@ -42,12 +42,13 @@ pub fn load_catalog(cfg: &Validated) -> Result<KioskCatalog> {
     KioskCatalog::new(catalog, overrides).map_err(|p| anyhow::anyhow!("{p}"))
 }
 
-/// The key that signs certificates' verification codes: `signing.key` in the data
-/// directory (64 hex digits, readable by the daemon's user only). Without it the daemon
-/// does not start: a certificate signed with a key anyone can derive could be forged.
-pub fn signing_key(data: &Path) -> Result<SigningKey> {
-    let p = data.join("signing.key");
-    let text = crate::secrets::read_private(&p, "the certificate signing key").with_context(
+/// The key that signs certificates' verification codes, at `path` (`kiosk.signing_key`,
+/// by default `signing.key` in the data directory; 64 hex digits, readable by the daemon's
+/// user only). Without it the daemon does not start: a certificate signed with a key
+/// anyone can derive could be forged.
+pub fn signing_key(path: &Path) -> Result<SigningKey> {
+    let p = path;
+    let text = crate::secrets::read_private(p, "the certificate signing key").with_context(
         || "the kiosk issues no certificate it cannot sign: provision signing.key (docs/VERIFYING.md)",
     )?;
     let bytes = Zeroizing::new(hex::decode(text.trim()).context("signing.key: not hex")?);
@@ -76,7 +77,7 @@ pub async fn run<N: Network>(cfg: Validated, net: Arc<N>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
     let font = KioskFont::load(&cfg.raw.catalog.font).map_err(|e| anyhow::anyhow!("font: {e}"))?;
     let renderer = Arc::new(Renderer::new(font, templates).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let signing = Arc::new(signing_key(&data)?);
+    let signing = Arc::new(signing_key(&cfg.raw.kiosk.signing_key_path())?);
     let metrics = Arc::new(Metrics::new());
 
     if let Some(w) = crate::config::printer_link_warning(&cfg.raw.devices.a4_printer.uri) {

@@ -16,7 +16,8 @@ use kiosk_core::DocCode;
 use kiosk_render::layout::{PAGE_H, PAGE_W};
 use kiosk_render::{
     DEFAULT_FONT_PATH, DEFAULT_TEMPLATES_DIR, IssuedAt, MAX_PAGES, QR_QUIET_MODULES, Renderer,
-    SigningKey, SyntheticOptions, VerifyingKey, demo_signing_key, verify_payload,
+    SigningKey, SyntheticOptions, VerifyingKey, demo_signing_key, key_id, payload_key_id,
+    verify_payload,
 };
 
 /// The seed of the demo authority key. Fixed (not `--seed`) so that `verify-doc` without a
@@ -275,6 +276,25 @@ pub fn verify_doc(args: &VerifyDocArgs) -> Result<ExitCode> {
     } else {
         args.payload.clone()
     };
+    // A version-2 payload names its key: check with that one only, and say so plainly
+    // when the key set lacks it (a version-1 payload is tried against each key).
+    let named = match payload_key_id(&payload) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("kioskctl: INVALID: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(id) = named {
+        keys.retain(|(_, k)| key_id(k) == id);
+        if keys.is_empty() {
+            eprintln!(
+                "kioskctl: INVALID: signed by key id {}, which is not among the keys given",
+                hex::encode(id)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let mut last = None;
     let mut found = None;
     for (name, key) in &keys {
@@ -295,8 +315,9 @@ pub fn verify_doc(args: &VerifyDocArgs) -> Result<ExitCode> {
         .map(|t| t.display_kst())
         .unwrap_or_else(|_| format!("{} (Unix seconds, out of range)", v.issued_at_unix));
     crate::emit(&format!(
-        "VALID: signed by {} ({name})\ntype: {}\nissue number: {}\nissued at: {when}\ndata sha256: {}",
+        "VALID: signed by {} ({name}, key id {})\ntype: {}\nissue number: {}\nissued at: {when}\ndata sha256: {}",
         hex::encode(key.as_bytes()),
+        hex::encode(key_id(&key)),
         v.code,
         v.issue_number,
         hex::encode(v.data_sha256),

@@ -116,7 +116,11 @@ fn an_altered_payload_or_another_key_fails() {
     let other = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     let o = kioskctl(&["verify-doc", "--payload", &payload, "--public-key", other]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("signature"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("INVALID: signed by key id"),
+        "{}",
+        text(&o.stderr)
+    );
     // Malformed keys are usage errors.
     let o = kioskctl(&["verify-doc", "--payload", &payload, "--public-key", "abc"]);
     assert_eq!(o.status.code(), Some(2));
@@ -196,9 +200,28 @@ fn a_key_of_the_published_file_verifies_what_it_signed() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(
-        text(&o.stdout).contains("(KIOSK-07)"),
+        text(&o.stdout).contains("(KIOSK-07, key id "),
         "{}",
         text(&o.stdout)
+    );
+    // The payload names its key: a key file without it says so rather than "altered".
+    std::fs::write(
+        &keys,
+        "OLD-KEY d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\n",
+    )
+    .unwrap();
+    let o = kioskctl(&[
+        "verify-doc",
+        "--payload",
+        &payload,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("not among the keys given"),
+        "{}",
+        text(&o.stderr)
     );
 }
 

@@ -144,6 +144,14 @@ pub enum VerifyError {
     /// A field inside the payload is malformed.
     #[error("payload field {0} is malformed")]
     Field(&'static str),
+    /// The payload names another key than the one it is checked with.
+    #[error("the payload was signed by key id {named}, not by the key given (id {given})")]
+    OtherKey {
+        /// The key id in the payload, hex.
+        named: String,
+        /// The given key's id, hex.
+        given: String,
+    },
     /// The signature does not match the content and key: altered or forged.
     #[error("signature does not verify: the document was altered or not issued by this authority")]
     Signature,

@@ -39,7 +39,8 @@ pub use pdf::QR_QUIET_MODULES;
 pub use synth::{SyntheticOptions, synthetic_data, synthetic_issue_number};
 pub use template::{Block, Template, TemplateSet};
 pub use verify::{
-    PAYLOAD_VERSION, VerifiedDocument, demo_signing_key, sign_payload, verify_payload,
+    KeyId, PAYLOAD_VERSION, VerifiedDocument, demo_signing_key, key_id, payload_key_id,
+    sign_payload, verify_payload,
 };
 
 /// The template directory relative to the workspace root.

@@ -471,10 +471,19 @@ fn qr_payload_verifies_and_detects_tampering() {
     let mut chars: Vec<char> = doc.payload.chars().collect();
     chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
     assert!(verify_payload(&chars.into_iter().collect::<String>(), &vk).is_err());
-    // Another authority's key.
+    // It names its key, and another authority's key is told apart by that name.
+    assert_eq!(v.key_id, Some(key_id(&vk)));
+    assert_eq!(payload_key_id(&doc.payload), Ok(Some(key_id(&vk))));
     let other = demo_signing_key(43).verifying_key();
-    assert_eq!(
+    assert!(matches!(
         verify_payload(&doc.payload, &other).unwrap_err(),
+        VerifyError::OtherKey { .. }
+    ));
+    // A forger who writes the other key's id into the payload still fails the signature.
+    let mut forged = raw.clone();
+    forged[1..9].copy_from_slice(&key_id(&other));
+    assert_eq!(
+        verify_payload(&URL_SAFE_NO_PAD.encode(&forged), &other).unwrap_err(),
         VerifyError::Signature
     );
     // Truncated.
@@ -701,6 +710,26 @@ mod fuzz {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
+        /// Whatever a QR reader hands over (any bytes, as base64url or as raw text) is
+        /// verified or refused, never a panic, and never verified under a wrong key.
+        #[test]
+        fn any_payload_is_refused_or_verified_never_a_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            version in prop::sample::select(vec![1u8, 2, 3]),
+            text in "\\PC{0,300}",
+        ) {
+            let mut b = bytes;
+            if let Some(first) = b.first_mut() {
+                *first = version;
+            }
+            let p = URL_SAFE_NO_PAD.encode(&b);
+            let vk = key().verifying_key();
+            let _ = payload_key_id(&p);
+            prop_assert!(verify_payload(&p, &vk).is_err());
+            let _ = payload_key_id(&text);
+            prop_assert!(verify_payload(&text, &vk).is_err());
+        }
+
         /// Arbitrary strings (controls, surrogate-free Unicode, huge, empty) in data fields
         /// are rendered or refused, never a panic.
         #[test]
@@ -723,4 +752,36 @@ mod fuzz {
             }
         }
     }
+}
+
+#[test]
+fn a_version_1_payload_printed_before_key_ids_still_verifies() {
+    use ed25519_dalek::Signer;
+    let (code, issue, at, digest) = ("RES-COPY", "2026-0001-0002", T0, [9u8; 32]);
+    let mut b = vec![1u8, code.len() as u8];
+    b.extend_from_slice(code.as_bytes());
+    b.push(issue.len() as u8);
+    b.extend_from_slice(issue.as_bytes());
+    b.extend_from_slice(&at.to_be_bytes());
+    b.extend_from_slice(&digest);
+    let sig = key().sign(&[b"kiosk-render/verify/v1\0".as_slice(), &b].concat());
+    b.extend_from_slice(&sig.to_bytes());
+    let p = URL_SAFE_NO_PAD.encode(&b);
+    assert_eq!(payload_key_id(&p), Ok(None));
+    let v = verify_payload(&p, &key().verifying_key()).unwrap();
+    assert_eq!(
+        (v.key_id, v.issued_at_unix, v.data_sha256),
+        (None, T0, digest)
+    );
+    assert_eq!(v.issue_number.as_str(), issue);
+    assert_eq!(
+        verify_payload(&p, &demo_signing_key(43).verifying_key()).unwrap_err(),
+        VerifyError::Signature
+    );
+    // Version 3 is not known.
+    b[0] = 3;
+    assert_eq!(
+        payload_key_id(&URL_SAFE_NO_PAD.encode(&b)),
+        Err(VerifyError::Version(3))
+    );
 }
