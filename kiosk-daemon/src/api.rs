@@ -324,9 +324,18 @@ struct IdentityBody {
 }
 
 async fn identity(State(st): State<ApiState>, body: Bytes) -> Response {
-    // The body holds a resident number: parsed into a wiped buffer and never logged.
-    let body = Zeroizing::new(body.to_vec());
-    let b: IdentityBody = match serde_json::from_slice(&body) {
+    // The body holds a resident number: parsed straight from the request's buffer, which
+    // is wiped afterwards when nothing else shares it (else from a copy that is), never
+    // logged.
+    let parsed: Result<IdentityBody, _> = match body.try_into_mut() {
+        Ok(mut own) => {
+            let r = serde_json::from_slice(&own);
+            zeroize::Zeroize::zeroize(&mut own[..]);
+            r
+        }
+        Err(shared) => serde_json::from_slice(&Zeroizing::new(shared.to_vec())),
+    };
+    let b: IdentityBody = match parsed {
         Ok(b) => b,
         Err(_) => {
             return error(

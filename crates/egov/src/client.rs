@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
+use zeroize::Zeroizing;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::types::{
@@ -408,7 +409,13 @@ impl EgovClient {
             body,
         };
         // The exact bytes sent are what the reply's signature binds; retries resend them.
-        let bytes = serde_json::to_vec(&request).unwrap_or_default();
+        // They may hold a resident number and a fingerprint: the one buffer is shared by
+        // every attempt (no copies) and wiped when the last attempt's body is dropped, and
+        // the JSON tree they were serialized from is wiped now.
+        let mut request = request;
+        let bytes = Zeroizing::new(serde_json::to_vec(&request).unwrap_or_default());
+        wipe_json(&mut request.body);
+        let bytes = bytes::Bytes::from_owner(bytes);
         let url = format!("{}/v1/{}", i.base, service.as_str());
         let mut attempt = 0;
         loop {
@@ -621,8 +628,34 @@ async fn read_bounded(mut r: reqwest::Response, max: usize) -> Result<Vec<u8>, r
     Ok(out)
 }
 
+/// Overwrites every string of a JSON tree (a resident number, a fingerprint in hex) before
+/// it is dropped: `serde_json` frees its strings without wiping them.
+pub(crate) fn wipe_json(v: &mut Value) {
+    use zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(wipe_json),
+        Value::Object(o) => o.values_mut().for_each(wipe_json),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wipe_json_blanks_every_string_of_the_tree() {
+        let mut v = serde_json::json!({
+            "resident_number": "9001011234567",
+            "nested": [{"fingerprint": "a1b2"}, 7, null, true],
+        });
+        super::wipe_json(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains("9001011234567") && !text.contains("a1b2"),
+            "{text}"
+        );
+        assert!(text.contains('7'), "numbers are not personal data: {text}");
+    }
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
