@@ -12,7 +12,7 @@ use kiosk_ioproto::{Frame, FrameDecoder, InputSet, Key, Lock, Message};
 const ITERATIONS: usize = 20_000;
 
 fn board() -> Board {
-    Board::new(Config::default(), Key::new([3; 32]), 42, [1; 16])
+    Board::new(Config::default(), Key::new([3; 32]), 42, [1; 16], 1)
 }
 
 fn report(name: &str, mut ns: Vec<u128>) {

@@ -212,10 +212,20 @@ pub struct Board {
 }
 
 impl Board {
-    /// A board with this configuration, per-board `key` and `board_id`, and a `seed` drawn
-    /// from a hardware random source at start-up (nonces derive from key, seed and a counter).
-    pub fn new(config: Config, key: Key, board_id: u32, seed: [u8; NONCE_LEN]) -> Board {
+    /// A board with this configuration, per-board `key` and `board_id`, a `seed` drawn
+    /// from a hardware random source at start-up, and `boot_count`, the counter of starts
+    /// the platform keeps in non-volatile memory and advanced (and stored) before this call
+    /// (see [`crate::BootCounter`]). Nonces and the boot id derive from key, seed and boot
+    /// count, so a repeated seed alone never repeats them.
+    pub fn new(
+        config: Config,
+        key: Key,
+        board_id: u32,
+        seed: [u8; NONCE_LEN],
+        boot_count: u32,
+    ) -> Board {
         let cfg = config.sanitised();
+        let seed = auth::boot_seed(&key, &seed, boot_count);
         let boot_id = auth::derive_boot_id(&key, &seed);
         Board {
             cfg,

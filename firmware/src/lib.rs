@@ -19,4 +19,4 @@ pub use board::{
     Board, EVENT_QUEUE_CAPACITY, FIRMWARE_VERSION, Outputs, Stats, Step, TX_CAPACITY, TxBuf,
 };
 pub use config::Config;
-pub use shell::{Clock, Pins, PollReport, RX_CHUNK, Shell, Watchdog};
+pub use shell::{BootCounter, Clock, Pins, PollReport, RX_CHUNK, Shell, Watchdog};

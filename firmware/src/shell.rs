@@ -23,6 +23,18 @@ pub trait Watchdog {
     fn feed(&mut self);
 }
 
+/// The count of the board's starts, kept in non-volatile memory (EEPROM, a flash page).
+/// The platform calls [`BootCounter::advance`] once at start-up, before building the
+/// [`crate::Board`], and builds it only when the new count was stored: a board that cannot
+/// store its count must not answer unlock commands, or a stuck random source could repeat
+/// an earlier boot's nonces.
+pub trait BootCounter {
+    /// Why the count could not be read or stored.
+    type Error;
+    /// Reads the stored count, stores it plus one (saturating) and returns the new count.
+    fn advance(&mut self) -> Result<u32, Self::Error>;
+}
+
 /// The board's pins. Inputs are in [`Input`] order, locks in [`Lock`] order.
 pub struct Pins<I, O> {
     /// Sensor inputs; a pin reads high when the input is active, unless its bit is set in

@@ -577,14 +577,26 @@ fn status_is_signed_over_the_challenge_and_names_the_boot() {
     let challenge = [0x42; 16];
     let reply = h.ask(&mut b, Message::GetStatus { challenge });
     let (_, boot) = host::verify_status(&key(), BOARD_ID, &challenge, &reply).unwrap();
-    assert_eq!(boot, auth::derive_boot_id(&key(), &[7; 16]));
+    assert_eq!(
+        boot,
+        auth::derive_boot_id(&key(), &auth::boot_seed(&key(), &[7; 16], 1))
+    );
     // A recorded reply does not answer another challenge, another board or another key.
     assert!(host::verify_status(&key(), BOARD_ID, &[0x43; 16], &reply).is_none());
     assert!(host::verify_status(&key(), BOARD_ID + 1, &challenge, &reply).is_none());
     assert!(host::verify_status(&Key::new([1; 32]), BOARD_ID, &challenge, &reply).is_none());
     // Another boot (another seed) has another boot id.
-    let other = Board::new(Config::default(), key(), BOARD_ID, [8u8; 16]);
+    let other = Board::new(Config::default(), key(), BOARD_ID, [8u8; 16], 1);
     assert_ne!(other.boot_id(), b.boot_id());
+    // The same seed again (a random source stuck after power-up) in the next boot: the
+    // stored boot count still makes it another boot, with other nonces.
+    let mut again = Board::new(Config::default(), key(), BOARD_ID, [7u8; 16], 2);
+    assert_ne!(again.boot_id(), b.boot_id());
+    let nonce = |b: &mut Board| match Host::new().ask(b, Message::GetNonce) {
+        Message::Nonce { nonce, .. } => nonce,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(nonce(&mut again), nonce(&mut b));
 }
 
 /// Events carry a MAC over the boot and the sequence number: a "door closed" made up by a
@@ -663,7 +675,7 @@ fn events_are_authenticated_per_boot_and_never_accepted_twice() {
         Err(host::EventRejected::BadMac)
     );
     // Another boot of the board (another seed) has another boot id: its host refuses it.
-    let other = Board::new(Config::default(), key(), BOARD_ID, [8u8; 16]);
+    let other = Board::new(Config::default(), key(), BOARD_ID, [8u8; 16], 1);
     let mut theirs = host::EventGuard::new(BOARD_ID, *other.boot_id());
     let (seq, at, kind, mac) = events[0];
     assert_eq!(

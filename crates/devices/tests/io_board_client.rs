@@ -48,13 +48,13 @@ fn board(key: Key) -> (FakeBoard, SerialLink) {
     let (t, inj, r) = (tap.clone(), inject.clone(), restart.clone());
     let thread = std::thread::spawn(move || {
         let mut seed = 3u8;
-        let mut b = Board::new(Config::default(), key.clone(), 7, [seed; 16]);
+        let mut b = Board::new(Config::default(), key.clone(), 7, [seed; 16], 1);
         let start = Instant::now();
         let mut buf = [0u8; 128];
         while !s.load(Ordering::SeqCst) {
             if r.swap(false, Ordering::SeqCst) {
                 seed += 1;
-                b = Board::new(Config::default(), key.clone(), 7, [seed; 16]);
+                b = Board::new(Config::default(), key.clone(), 7, [seed; 16], 1);
             }
             let n = device.read(&mut buf).unwrap_or(0);
             let now = start.elapsed().as_millis() as u64;

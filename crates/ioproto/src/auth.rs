@@ -41,10 +41,11 @@ const MAINTENANCE_TAG: &[u8] = b"kiosk-io/maintenance/v1";
 const BOOT_TAG: &[u8] = b"kiosk-io/boot/v1";
 const STATUS_TAG: &[u8] = b"kiosk-io/status/v1";
 const EVENT_TAG: &[u8] = b"kiosk-io/event/v1";
+const SEED_TAG: &[u8] = b"kiosk-io/seed/v1";
 
 /// Every domain tag, for the test that no tag is a prefix of another.
 #[cfg(test)]
-const ALL_TAGS: [&[u8]; 7] = [
+const ALL_TAGS: [&[u8]; 8] = [
     UNLOCK_TAG,
     NONCE_TAG,
     WATCHDOG_TAG,
@@ -52,6 +53,7 @@ const ALL_TAGS: [&[u8]; 7] = [
     BOOT_TAG,
     STATUS_TAG,
     EVENT_TAG,
+    SEED_TAG,
 ];
 
 type HmacSha256 = Hmac<Sha256>;
@@ -59,6 +61,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// A per-board secret key. Its `Debug` output never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key([u8; KEY_LEN]);
+
+impl Drop for Key {
+    /// Every copy of the key is wiped when dropped (the host's and the board's).
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Key {
     /// Wraps key bytes.
@@ -229,6 +238,22 @@ pub fn verify_maintenance_mac(
     )
     .verify_slice(mac)
     .is_ok()
+}
+
+/// The seed a boot's nonces and boot id derive from: the random `seed` of this start mixed
+/// with `boot_count`, a counter the board keeps in non-volatile memory and advances at every
+/// start. A hardware random source that repeats itself (a weak or stuck RNG after power-up)
+/// then still never repeats a boot's nonces, so an unlock recorded in an earlier boot cannot
+/// be replayed.
+pub fn boot_seed(key: &Key, seed: &[u8; NONCE_LEN], boot_count: u32) -> [u8; NONCE_LEN] {
+    let mut mac = key.mac();
+    mac.update(SEED_TAG);
+    mac.update(seed);
+    mac.update(&boot_count.to_le_bytes());
+    let tag = mac.finalize().into_bytes();
+    let mut out = [0u8; NONCE_LEN];
+    out.copy_from_slice(&tag[..NONCE_LEN]);
+    out
 }
 
 /// The board's session value for a boot whose random seed is `seed`: the first 16 bytes of
@@ -433,6 +458,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_boot_count_makes_a_repeated_seed_a_new_boot() {
+        let key = Key::new([1u8; KEY_LEN]);
+        let seed = [5u8; NONCE_LEN];
+        assert_eq!(boot_seed(&key, &seed, 3), boot_seed(&key, &seed, 3));
+        assert_ne!(boot_seed(&key, &seed, 3), boot_seed(&key, &seed, 4));
+        assert_ne!(
+            boot_seed(&key, &seed, 3),
+            boot_seed(&Key::new([2u8; KEY_LEN]), &seed, 3)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kiosk_firmware::{Board, Clock, Config, Pins, Shell, Watchdog};
+use kiosk_firmware::{Board, BootCounter, Clock, Config, Pins, Shell, Watchdog};
 use kiosk_ioproto::{Input, InputSet, Key, Lock, LockSet};
 use serde::{Deserialize, Serialize};
 use serialport::{SerialPort, TTYPort};
@@ -322,7 +322,12 @@ impl IoBoardSim {
         let shared: Shared = Arc::new(Mutex::new(IoState::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let seed = random_seed()?;
-        let board = Board::new(opts.config, opts.key, opts.board_id, seed);
+        // The count of starts, kept beside the control socket as a real board keeps it in
+        // its EEPROM: advanced and stored before the board exists.
+        let boots = FileBootCounter(opts.control_path.with_extension("boots"))
+            .advance()
+            .context("the boot counter")?;
+        let board = Board::new(opts.config, opts.key, opts.board_id, seed, boots);
         let pins = Pins {
             inputs: Input::ALL.map(|input| VirtualInput {
                 shared: shared.clone(),
@@ -412,6 +417,27 @@ impl Drop for IoBoardSim {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.control_path);
+    }
+}
+
+/// The virtual board's non-volatile boot counter: a small file, replaced atomically.
+pub struct FileBootCounter(pub PathBuf);
+
+impl BootCounter for FileBootCounter {
+    type Error = std::io::Error;
+    fn advance(&mut self) -> std::io::Result<u32> {
+        let now = match std::fs::read_to_string(&self.0) {
+            Ok(t) => t.trim().parse::<u32>().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "not a boot count")
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        let next = now.saturating_add(1);
+        let tmp = self.0.with_extension("boots.tmp");
+        std::fs::write(&tmp, next.to_string())?;
+        std::fs::rename(&tmp, &self.0)?;
+        Ok(next)
     }
 }
 
@@ -509,6 +535,21 @@ fn serve_connection(stream: UnixStream, shared: &Shared, stop: &AtomicBool) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_boot_counter_advances_across_starts_and_refuses_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("io-board.boots");
+        assert_eq!(FileBootCounter(p.clone()).advance().unwrap(), 1);
+        assert_eq!(FileBootCounter(p.clone()).advance().unwrap(), 2);
+        std::fs::write(&p, "two").unwrap();
+        assert!(FileBootCounter(p.clone()).advance().is_err());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "two",
+            "left as it was"
+        );
+    }
 
     #[test]
     fn control_commands_parse_and_apply() {

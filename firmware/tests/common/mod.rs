@@ -15,7 +15,7 @@ pub fn key() -> Key {
 }
 
 pub fn board(cfg: Config) -> Board {
-    Board::new(cfg, key(), BOARD_ID, [7u8; 16])
+    Board::new(cfg, key(), BOARD_ID, [7u8; 16], 1)
 }
 
 pub struct Host {
