@@ -250,10 +250,7 @@ pub fn boot_seed(key: &Key, seed: &[u8; NONCE_LEN], boot_count: u32) -> [u8; NON
     mac.update(SEED_TAG);
     mac.update(seed);
     mac.update(&boot_count.to_le_bytes());
-    let tag = mac.finalize().into_bytes();
-    let mut out = [0u8; NONCE_LEN];
-    out.copy_from_slice(&tag[..NONCE_LEN]);
-    out
+    truncate(mac)
 }
 
 /// The board's session value for a boot whose random seed is `seed`: the first 16 bytes of
@@ -364,10 +361,7 @@ pub fn derive_nonce(key: &Key, seed: &[u8; NONCE_LEN], counter: u64) -> [u8; NON
     mac.update(NONCE_TAG);
     mac.update(seed);
     mac.update(&counter.to_le_bytes());
-    let tag = mac.finalize().into_bytes();
-    let mut out = [0u8; NONCE_LEN];
-    out.copy_from_slice(&tag[..NONCE_LEN]);
-    out
+    truncate(mac)
 }
 
 #[cfg(test)]
