@@ -141,6 +141,16 @@ impl Rig {
             self.h.view.borrow()
         );
     }
+    /// A session up to payment: begin, one line, confirm, identity (matched at once).
+    async fn to_payment(&self, code: &str, copies: u8) {
+        self.call(ApiRequest::Begin).await;
+        self.call(add(code, copies)).await;
+        self.call(ApiRequest::Confirm).await;
+        self.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
+            .await;
+        self.until("awaiting payment", |s| state(s) == "awaiting-payment")
+            .await;
+    }
     async fn stop(self) -> Ledger {
         self.h.tx.send(Msg::Drain).await.unwrap();
         let _ = self.h.call(ApiRequest::Finish).await;
@@ -210,13 +220,7 @@ async fn a_purchase_with_a_note_pays_change_and_books_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_before_printing_gives_every_coin_back() {
     let r = rig(&[(Coin::W100, 50), (Coin::W500, 50)]).await;
-    r.call(ApiRequest::Begin).await;
-    r.call(add("FAM-RELATION", 1)).await;
-    r.call(ApiRequest::Confirm).await;
-    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
-        .await;
-    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
-        .await;
+    r.to_payment("FAM-RELATION", 1).await;
     {
         let i = r.world.lock().unwrap().coin(Coin::W100);
         r.input(i).await;
@@ -281,13 +285,7 @@ async fn network_down_refuses_before_any_money() {
 async fn a_jam_refunds_what_was_not_printed_and_books_the_spoiled_sheet() {
     let r = rig(&[(Coin::W100, 50), (Coin::W500, 50)]).await;
     r.world.lock().unwrap().jam_after = Some(0);
-    r.call(ApiRequest::Begin).await;
-    r.call(add("RES-COPY", 1)).await;
-    r.call(ApiRequest::Confirm).await;
-    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
-        .await;
-    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
-        .await;
+    r.to_payment("RES-COPY", 1).await;
     {
         let i = r.world.lock().unwrap().coin(Coin::W500);
         r.input(i).await;
@@ -325,13 +323,7 @@ async fn a_coin_on_an_idle_kiosk_is_given_back() {
 async fn an_open_door_stops_the_money_and_a_tripped_tamper_switch_holds_it() {
     use kiosk_daemon::ports::DeviceNote;
     let r = rig(&[(Coin::W100, 50)]).await;
-    r.call(ApiRequest::Begin).await;
-    r.call(add("RES-COPY", 1)).await;
-    r.call(ApiRequest::Confirm).await;
-    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
-        .await;
-    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
-        .await;
+    r.to_payment("RES-COPY", 1).await;
     assert!(r.world.lock().unwrap().accepting);
     r.input(Input::Device(DeviceNote::Door {
         door: "cash",
@@ -418,13 +410,7 @@ fn guidance_kind(s: &kiosk_daemon::view::Snapshot) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_time_lifts_the_warning_twice_and_a_matched_finger_is_no_failure() {
     let r = rig(&[(Coin::W100, 50), (Coin::W500, 50)]).await;
-    r.call(ApiRequest::Begin).await;
-    r.call(add("RES-COPY", 1)).await;
-    r.call(ApiRequest::Confirm).await;
-    r.call(ApiRequest::Identity(Zeroizing::new("9001011234567".into())))
-        .await;
-    r.until("awaiting payment", |s| state(s) == "awaiting-payment")
-        .await;
+    r.to_payment("RES-COPY", 1).await;
     // The finger matched at the first try: nothing about a failed scan is shown.
     assert_eq!(
         guidance_kind(&r.h.view.borrow()),
