@@ -58,8 +58,8 @@ pub fn check_and_sign(
         // Here that only guards against a restored or damaged ledger; against someone with
         // root it is the district's copy, checked with the published keys, that counts.
         let signer = hex_key(&last.public_key).context("the last signed head's key")?;
-        match ledger.verify_against(last, &signer) {
-            Ok(_) => {}
+        match ledger.reaches(last, &signer) {
+            Ok(()) => {}
             Err(HeadError::Ledger(e)) => return Err(e).context("the ledger does not verify"),
             Err(e) => return Ok(HeadCheck::Behind(e.to_string())),
         }

@@ -151,6 +151,15 @@ impl Rig {
         self.until("awaiting payment", |s| state(s) == "awaiting-payment")
             .await;
     }
+    /// The citizen cancels, the session ends (money back), the screen is left.
+    async fn cancel_and_finish(&self) {
+        self.call(ApiRequest::Cancel).await;
+        self.until("over", |s| {
+            s.session.as_ref().is_some_and(|s| s.ended.is_some())
+        })
+        .await;
+        self.call(ApiRequest::Finish).await;
+    }
     async fn stop(self) -> Ledger {
         self.h.tx.send(Msg::Drain).await.unwrap();
         let _ = self.h.call(ApiRequest::Finish).await;
@@ -336,12 +345,7 @@ async fn an_open_door_stops_the_money_and_a_tripped_tamper_switch_holds_it() {
         !r.world.lock().unwrap().accepting,
         "no money while the cash door is open"
     );
-    r.call(ApiRequest::Cancel).await;
-    r.until("over", |s| {
-        s.session.as_ref().is_some_and(|s| s.ended.is_some())
-    })
-    .await;
-    r.call(ApiRequest::Finish).await;
+    r.cancel_and_finish().await;
     let e = r.h.call(ApiRequest::Begin).await.unwrap_err();
     assert_eq!((e.status, e.code), (503, "closed"), "{e:?}");
     r.input(Input::Device(DeviceNote::Door {
@@ -351,12 +355,7 @@ async fn an_open_door_stops_the_money_and_a_tripped_tamper_switch_holds_it() {
     .await;
     r.until("open again", |s| s.kiosk.mode == "open").await;
     r.call(ApiRequest::Begin).await;
-    r.call(ApiRequest::Cancel).await;
-    r.until("over", |s| {
-        s.session.as_ref().is_some_and(|s| s.ended.is_some())
-    })
-    .await;
-    r.call(ApiRequest::Finish).await;
+    r.cancel_and_finish().await;
     // A tripped tamper switch holds the money until staff restart the kiosk.
     r.input(Input::Device(DeviceNote::Tamper { tripped: true }))
         .await;
@@ -374,22 +373,12 @@ async fn a_forged_board_event_holds_the_money_and_a_config_alarm_does_not() {
     r.input(Input::Device(DeviceNote::BoardAlarm { alarm: "config" }))
         .await;
     r.call(ApiRequest::Begin).await;
-    r.call(ApiRequest::Cancel).await;
-    r.until("over", |s| {
-        s.session.as_ref().is_some_and(|s| s.ended.is_some())
-    })
-    .await;
-    r.call(ApiRequest::Finish).await;
+    r.cancel_and_finish().await;
     assert!(
         r.h.call(ApiRequest::Begin).await.is_ok(),
         "config alone keeps it open"
     );
-    r.call(ApiRequest::Cancel).await;
-    r.until("over", |s| {
-        s.session.as_ref().is_some_and(|s| s.ended.is_some())
-    })
-    .await;
-    r.call(ApiRequest::Finish).await;
+    r.cancel_and_finish().await;
     r.input(Input::Device(DeviceNote::BoardAlarm {
         alarm: "event-forged",
     }))

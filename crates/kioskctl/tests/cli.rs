@@ -12,6 +12,19 @@ fn kioskctl(args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn simulate(db: &str, sessions: &str, seed: &str) -> Output {
+    kioskctl(&[
+        "ledger",
+        "simulate",
+        "--db",
+        db,
+        "--sessions",
+        sessions,
+        "--seed",
+        seed,
+    ])
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -21,16 +34,7 @@ fn simulate_then_verify_balances_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("l.db");
     let db = db.to_str().unwrap();
-    let out = kioskctl(&[
-        "ledger",
-        "simulate",
-        "--db",
-        db,
-        "--sessions",
-        "120",
-        "--seed",
-        "5",
-    ]);
+    let out = simulate(db, "120", "5");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("conserved"),
@@ -216,16 +220,7 @@ fn verify_expect_head_catches_a_ledger_rewritten_or_cut_short() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let simulate = |db: &str, sessions: &str, seed: &str| {
-        let out = kioskctl(&[
-            "ledger",
-            "simulate",
-            "--db",
-            db,
-            "--sessions",
-            sessions,
-            "--seed",
-            seed,
-        ]);
+        let out = simulate(db, sessions, seed);
         assert!(out.status.success(), "{}", text(&out.stderr));
     };
     simulate(&p("real.db"), "40", "5");

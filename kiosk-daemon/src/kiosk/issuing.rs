@@ -378,20 +378,30 @@ pub(super) fn receipt_lines(
     (lines, iou)
 }
 
-/// Columns `s` takes on the receipt printer: ASCII one, anything else (Hangul) two.
+/// Columns `s` takes on the receipt printer, measured by the driver's own encoder (one
+/// per ASCII byte, two per KS X 1001 pair); a character it cannot print counts as the `?`
+/// [`fit`] puts in its place.
 fn receipt_width(s: &str) -> usize {
-    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+    s.chars().map(|c| printable(c).1).sum()
+}
+
+/// `c` as the receipt printer can print it, and its width.
+fn printable(c: char) -> (char, usize) {
+    match kiosk_devices::escpos::encode_line(c.encode_utf8(&mut [0; 4]), 0) {
+        Ok(bytes) => (c, bytes.len()),
+        Err(_) => ('?', 1),
+    }
 }
 
 /// `left` and `right` on one line of `columns`, `right` flush right; `left` is cut short
-/// (never `right`: it is the amount) when both do not fit.
+/// (never `right`: it is the amount) when both do not fit. A character the printer lacks
+/// becomes `?`, so one odd name never costs the citizen the whole receipt.
 fn fit(left: &str, right: &str, columns: usize) -> String {
     let right_w = receipt_width(right);
     let room = columns.saturating_sub(right_w + usize::from(!right.is_empty()));
     let mut out = String::new();
     let mut w = 0;
-    for c in left.chars() {
-        let cw = receipt_width(c.encode_utf8(&mut [0; 4]));
+    for (c, cw) in left.chars().map(printable) {
         if w + cw > room {
             break;
         }
@@ -483,6 +493,21 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn a_name_the_printer_cannot_print_costs_one_character_not_the_receipt() {
+        let (lines, iou) = receipt_lines(&receipt(0), "K-1", 0, 48, |_| Some("등본🙂\u{7}".into()));
+        assert!(lines.iter().any(|l| l.starts_with("등본??")), "{lines:#?}");
+        render(
+            &Slip {
+                lines,
+                iou,
+                cut: Cut::Full,
+            },
+            &PrinterModel::default(),
+        )
+        .unwrap();
     }
 
     #[test]
